@@ -1,0 +1,295 @@
+"""Frames per second of the real hot path, and the work one frame costs.
+
+    from rtstyle.bench import bench, format_report
+    result = bench("mosaic", size=(640, 480), provider="cpu", threads=2, tier="fast")
+    print(format_report(result))
+
+What is timed is exactly what `rtstyle webcam` / `rtstyle video` do per frame: a uint8 BGR
+H×W×3 frame goes into `Stylizer.__call__` and a uint8 frame comes out. The frames rotate
+among a few pre-made random textures, so no cache (CPU or GPU) sees the same frame twice
+in a row. FLOPs are counted from the ONNX graph itself (every Conv at the concrete frame size),
+so they stay true for any model, bundled or exported.
+
+No torch here (the run side must start fast); onnx is imported only to count FLOPs.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .stylizer import Stylizer
+
+DEFAULT_SIZE = (640, 480)
+N_TEXTURES = 4  # frames rotated through while timing
+MAX_FOLD_ELEMENTS = 1 << 20  # shape arithmetic is folded; anything this big is real data
+
+
+# ---------------------------------------------------------------- frames and timing
+
+
+def texture_frames(width: int, height: int, count: int = N_TEXTURES, seed: int = 0) -> list[np.ndarray]:
+    """`count` different uint8 BGR frames: coarse random blobs plus fine grain, like a photo's
+    mix of flat areas and detail (pure noise or flat grey would both be unrepresentative)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(count):
+        frame = np.zeros((height, width, 3), np.float32)
+        for cell, weight in ((64, 0.5), (16, 0.3), (4, 0.2)):
+            coarse = rng.random((-(-height // cell), -(-width // cell), 3), dtype=np.float32)
+            frame += weight * np.repeat(np.repeat(coarse, cell, 0), cell, 1)[:height, :width]
+        frame += rng.normal(0.0, 0.04, frame.shape).astype(np.float32)
+        frames.append(np.ascontiguousarray(np.clip(frame * 255.0, 0, 255).astype(np.uint8)))
+    return frames
+
+
+def time_calls(fn: Callable[[object], object], inputs: Sequence[object], frames: int, warmup: int = 5) -> list[float]:
+    """Call `fn` on `inputs` in rotation, `warmup` untimed calls then `frames` timed ones;
+    return each timed call's wall time in milliseconds."""
+    if frames < 1:
+        raise ValueError("frames must be at least 1")
+    for i in range(warmup):
+        fn(inputs[i % len(inputs)])
+    times = []
+    for i in range(frames):
+        x = inputs[(warmup + i) % len(inputs)]
+        start = time.perf_counter()
+        fn(x)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
+def latency_stats(times_ms: Sequence[float]) -> dict:
+    t = np.asarray(times_ms, dtype=np.float64)
+    p50, p90, p99 = np.percentile(t, [50, 90, 99])
+    return {"p50": round(float(p50), 3), "p90": round(float(p90), 3), "p99": round(float(p99), 3), "mean": round(float(t.mean()), 3)}
+
+
+# ---------------------------------------------------------------- FLOPs and parameters
+
+
+def count_flops(onnx_path: str | os.PathLike, height: int, width: int) -> int:
+    """FLOPs (2 × multiply-adds) of one frame of height × width through every Conv and
+    ConvTranspose of the model (batch 1). Other ops (norms, activations, resizes) are cheap
+    next to the convolutions and are not counted.
+
+    The input's batch and spatial sizes are fixed, the shape arithmetic that sizes paddings
+    is folded into constants, and onnx shape inference then gives every Conv's output size.
+    Works for NHWC (rtstyle) and NCHW inputs: the channel axis is the one of size 3.
+    """
+    path = Path(onnx_path)
+    stat = path.stat()
+    return _count_flops_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size, int(height), int(width))
+
+
+@functools.lru_cache(maxsize=64)
+def _count_flops_cached(path: str, _mtime: int, _size: int, height: int, width: int) -> int:
+    import onnx
+
+    model = onnx.load(path)
+    _fix_input_shapes(model, height, width)
+    model, known = _fold_shape_arithmetic(model)
+    shapes = _inferred_shapes(model)
+    total = 0
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "ConvTranspose"):
+            continue
+        weight = known.get(node.input[1])
+        if weight is None:
+            raise ValueError(f"{node.op_type} {node.name!r}: weight is not a constant")
+        kernel = int(np.prod(weight.shape[2:]))
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        if node.op_type == "Conv":
+            out = shapes.get(node.output[0])
+            if not out or any(d is None for d in out):
+                raise ValueError(f"Conv {node.name!r}: output shape unknown at {width}x{height}")
+            # weight: Cout × Cin/group × kH × kW; each of the N × Cout × spatial outputs
+            # is Cin/group × kH × kW multiply-adds.
+            total += 2 * weight.shape[1] * kernel * int(np.prod(out))
+        else:
+            inp = shapes.get(node.input[0])
+            if not inp or any(d is None for d in inp):
+                raise ValueError(f"ConvTranspose {node.name!r}: input shape unknown at {width}x{height}")
+            # weight: Cin × Cout/group × kH × kW; every input pixel scatters into Cout/group × k.
+            total += 2 * weight.shape[1] * kernel * int(np.prod(inp))
+    return int(total)
+
+
+def count_params(onnx_path: str | os.PathLike) -> int:
+    """Number of weights: the element count of every initializer."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    return int(sum(int(np.prod(t.dims)) for t in model.graph.initializer))
+
+
+def _fix_input_shapes(model, height: int, width: int) -> None:
+    """Batch 1 and the given frame size on every 4-D graph input (NHWC or NCHW)."""
+    initializers = {t.name for t in model.graph.initializer}
+    for inp in model.graph.input:
+        if inp.name in initializers:
+            continue
+        dims = inp.type.tensor_type.shape.dim
+        if len(dims) != 4:
+            continue
+        channels_last = dims[3].HasField("dim_value") and dims[3].dim_value == 3
+        spatial = (1, 2) if channels_last else (2, 3)
+        dims[0].dim_value = 1
+        dims[spatial[0]].dim_value = height
+        dims[spatial[1]].dim_value = width
+
+
+def _inferred_shapes(model) -> dict[str, list[int | None]]:
+    from onnx import shape_inference
+
+    inferred = shape_inference.infer_shapes(model, data_prop=True)
+    shapes = {}
+    g = inferred.graph
+    for vi in (*g.input, *g.value_info, *g.output):
+        t = vi.type.tensor_type
+        if t.HasField("shape"):
+            shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+    return shapes
+
+
+def _fold_shape_arithmetic(model):
+    """Evaluate every node whose inputs are known constants or concrete shapes, until nothing
+    changes; return the smaller model and the known constants (initializers included).
+
+    onnx shape inference alone cannot see through the exported graph's padding arithmetic
+    (Shape → Mod → ConstantOfShape → Reshape … → Pad), so every Conv after the first Pad
+    would have an unknown size. Folding that arithmetic makes all sizes concrete.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    known = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    opsets = list(model.opset_import)
+    for _ in range(64):
+        shapes = _inferred_shapes(model)
+        kept, folded = [], []
+        for node in model.graph.node:
+            value = _fold_node(node, known, shapes, helper, opsets, ReferenceEvaluator)
+            if value is None:
+                kept.append(node)
+                continue
+            for name, array in zip(node.output, value):
+                known[name] = array
+                folded.append(numpy_helper.from_array(np.asarray(array), name))
+        if not folded:
+            break
+        del model.graph.node[:]
+        model.graph.node.extend(kept)
+        model.graph.initializer.extend(folded)
+    return model, known
+
+
+def _fold_node(node, known, shapes, helper, opsets, evaluator) -> list[np.ndarray] | None:
+    if node.op_type == "Shape":
+        shape = shapes.get(node.input[0])
+        if not shape or any(d is None for d in shape):
+            return None
+        attrs = {a.name: a.i for a in node.attribute}
+        picked = shape[attrs.get("start", 0):attrs["end"]] if "end" in attrs else shape[attrs.get("start", 0):]
+        return [np.asarray(picked, dtype=np.int64)]
+    if node.op_type in ("Conv", "ConvTranspose") or node.domain not in ("", "ai.onnx"):
+        return None
+    if node.op_type != "Constant":
+        inputs = [n for n in node.input if n]
+        if not inputs or any(n not in known for n in inputs):
+            return None
+        if sum(known[n].size for n in inputs) > MAX_FOLD_ELEMENTS:
+            return None
+    if any(a.type == a.GRAPH for a in node.attribute):
+        return None  # If / Loop / Scan: leave alone
+    graph = helper.make_graph(
+        [node], "fold",
+        [helper.make_tensor_value_info(n, 0, None) for n in node.input if n],
+        [helper.make_tensor_value_info(n, 0, None) for n in node.output if n],
+    )
+    try:
+        session = evaluator(helper.make_model(graph, opset_imports=opsets))
+        outputs = session.run(None, {n: known[n] for n in node.input if n})
+    except Exception:
+        return None
+    if any(np.asarray(o).size > MAX_FOLD_ELEMENTS for o in outputs):
+        return None
+    return [np.asarray(o) for o in outputs]
+
+
+# ---------------------------------------------------------------- the benchmark
+
+
+def bench(
+    model: str | os.PathLike | Stylizer = "mosaic",
+    size: tuple[int, int] | None = DEFAULT_SIZE,
+    provider: str = "auto",
+    frames: int = 50,
+    threads: int | None = None,
+    warmup: int = 5,
+    tier: str = "quality",
+) -> dict:
+    """Time `frames` frames of `size` (width, height) through a Stylizer; return a JSON-able dict.
+
+    `model` is a bundled name, an .onnx path, or an existing Stylizer (then `provider`,
+    `threads` and `tier` are its own, and `load_s` is None). fps is 1000 / median latency.
+    """
+    width, height = size or DEFAULT_SIZE
+    if width < 1 or height < 1:
+        raise ValueError(f"size must be positive, got {width}x{height}")
+    load_s = None
+    if isinstance(model, Stylizer):
+        stylizer = model
+    else:
+        start = time.perf_counter()
+        stylizer = Stylizer(model, provider=provider, threads=threads, tier=tier)
+        load_s = round(time.perf_counter() - start, 3)
+    inputs = texture_frames(width, height)
+    times = time_calls(stylizer, inputs, frames, warmup)
+    latency = latency_stats(times)
+    try:
+        flops = count_flops(stylizer.path, height, width)
+    except Exception:  # a graph we cannot size: the timing still stands
+        flops = None
+    return {
+        "model": stylizer.name,
+        "path": str(stylizer.path),
+        "tier": stylizer.tier,
+        "size": f"{width}x{height}",
+        "provider": stylizer.provider,
+        "fallback": stylizer.fallback,
+        "frames": frames,
+        "fps": round(1000.0 / latency["p50"], 2) if latency["p50"] > 0 else None,
+        "latency_ms": latency,
+        "flops": flops,
+        "params": count_params(stylizer.path),
+        "threads": threads if not isinstance(model, Stylizer) else _session_threads(stylizer),
+        "load_s": load_s,
+    }
+
+
+def _session_threads(stylizer: Stylizer) -> int | None:
+    n = stylizer.session.get_session_options().intra_op_num_threads
+    return n or None
+
+
+def format_report(result: dict) -> str:
+    """The human-readable version of `bench`'s dict."""
+    lat = result["latency_ms"]
+    threads = result.get("threads") or "default"
+    lines = [
+        f"{result['model']} ({result['tier']} tier) at {result['size']} on {result['provider']}, threads: {threads}",
+        f"  {result['fps']:.1f} fps (median of {result['frames']} frames)",
+        f"  latency ms: p50 {lat['p50']:.1f}  p90 {lat['p90']:.1f}  p99 {lat['p99']:.1f}  mean {lat['mean']:.1f}",
+    ]
+    flops = f"{result['flops'] / 1e9:.2f} GFLOPs per frame" if result.get("flops") is not None else "FLOPs: n/a"
+    lines.append(f"  {flops}, {result['params'] / 1e6:.2f} M parameters")
+    if result.get("fallback"):
+        lines.append(f"  fallback: {result['fallback']}")
+    return "\n".join(lines)

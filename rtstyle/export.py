@@ -1,0 +1,117 @@
+"""Export a trained checkpoint to ONNX with the frame conversion folded into the graph.
+
+The exported graph takes `frame`: uint8, N×H×W×3, BGR (what OpenCV and PyAV hand over) and
+returns `stylized` in the same layout, for any N, H and W (odd sizes too: the network pads and
+crops inside the graph). So the run side moves uint8 arrays and does no per-pixel Python work.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from .errors import UserError
+from .networks import build_network
+from .outputs import atomic_output, check_output
+from .stylizer import FORMAT
+from .train import load_checkpoint
+
+INPUT_NAME, OUTPUT_NAME = "frame", "stylized"
+OPSET = 17
+
+
+class FrameModel(nn.Module):
+    """uint8 BGR NHWC in, uint8 BGR NHWC out, around a style network working on RGB [0, 1] NCHW."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, frame: torch.Tensor) -> torch.Tensor:
+        x = frame.permute(0, 3, 1, 2).flip(1).float() / 255.0
+        y = self.net(x).clamp(0.0, 1.0) * 255.0
+        return torch.round(y).flip(1).permute(0, 2, 3, 1).to(torch.uint8)
+
+
+def network_from_checkpoint(checkpoint: str | os.PathLike) -> tuple[nn.Module, dict]:
+    ckpt = load_checkpoint(checkpoint)
+    net = build_network(ckpt["net"])
+    net.load_state_dict(ckpt["model"])
+    return net.eval(), ckpt
+
+
+def _to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+    # Instance norm sums squares over the whole frame: in fp16 that overflows, so it stays fp32.
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(model, keep_io_types=True, op_block_list=["InstanceNormalization", "Resize"])
+    _sort_nodes(model.graph)  # the converter appends its Cast nodes out of order
+    return model
+
+
+def _sort_nodes(graph: onnx.GraphProto) -> None:
+    known = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(i in known for i in n.input)]
+        if not ready:
+            raise RuntimeError("ONNX graph has a cycle or a dangling input")
+        for n in ready:
+            ordered.append(n)
+            known.update(n.output)
+        pending = [n for n in pending if all(n is not r for r in ready)]
+    del graph.node[:]
+    graph.node.extend(ordered)
+
+
+def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, fp16: bool = False, name: str | None = None) -> dict:
+    """Export and check against PyTorch on an odd-sized frame; return a report dict."""
+    out = check_output(output, checkpoint)
+    if out.suffix != ".onnx":
+        raise UserError(f"output must end in .onnx: {out}")
+    net, ckpt = network_from_checkpoint(checkpoint)
+    frame_model = FrameModel(net).eval()
+    example = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, 67, 93, 3), dtype=np.uint8))
+    style = Path(ckpt["config"]["style"]).stem if "config" in ckpt else "unknown"
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "model.onnx"
+        torch.onnx.export(
+            frame_model, (example,), str(raw), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch", 1: "height", 2: "width"}, OUTPUT_NAME: {0: "batch", 1: "height", 2: "width"}},
+            opset_version=OPSET, dynamo=False,
+        )
+        model = onnx.load(str(raw))
+    if fp16:
+        model = _to_fp16(model)
+    meta = {
+        "rtstyle.format": FORMAT,
+        "rtstyle.name": name or out.stem,
+        "rtstyle.style": style,
+        "rtstyle.arch": ckpt["net"]["arch"],
+        "rtstyle.tier": "fast" if ckpt["net"]["arch"] == "fast" else "quality",
+        "rtstyle.precision": "fp16" if fp16 else "fp32",
+        "rtstyle.steps": str(ckpt.get("step", "")),
+    }
+    for k, v in meta.items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.checker.check_model(model)
+    with atomic_output(out) as tmp_path:
+        onnx.save(model, str(tmp_path))
+
+    # Parity: the same odd-sized frame through PyTorch and onnxruntime.
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    frame = np.random.default_rng(1).integers(0, 256, (1, 101, 143, 3), dtype=np.uint8)
+    got = session.run(None, {INPUT_NAME: frame})[0]
+    with torch.no_grad():
+        x = torch.from_numpy(frame).permute(0, 3, 1, 2).flip(1).float() / 255
+        ref = net(x).clamp(0, 1).flip(1).permute(0, 2, 3, 1).numpy()
+    max_diff = float(np.abs(got.astype(np.float32) / 255 - ref).max())
+    return {"output": str(out), "shape_checked": list(frame.shape), "max_abs_diff": max_diff, "size_bytes": out.stat().st_size, **meta}

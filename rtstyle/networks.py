@@ -1,0 +1,134 @@
+"""Feed-forward style networks (Johnson et al. 2016), in the shape of pytorch/examples' fast_neural_style.
+
+Both networks take RGB in [0, 1], NCHW float, and return RGB in about [0, 1] (clamped at export).
+`TransformerNet` builds both tiers from a `NetConfig`: the quality tier is Johnson's network;
+the fast tier (CPU real time) folds 2×2 pixel blocks into channels first (pixel unshuffle) and
+unfolds them at the end (pixel shuffle), so no convolution runs at full resolution, and it has
+one more stride-2 stage and fewer channels: about 20× fewer operations per frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ConvLayer(nn.Sequential):
+    """Reflection-padded convolution (no zero borders, so no border seams)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1):
+        super().__init__(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, stride))
+
+
+class ConvNormReLU(nn.Sequential):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1):
+        super().__init__(ConvLayer(cin, cout, kernel, stride), nn.InstanceNorm2d(cout, affine=True), nn.ReLU(inplace=True))
+
+
+class UpsampleConv(nn.Sequential):
+    """Nearest-neighbour ×2 then convolution: no transposed-convolution checkerboard."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3):
+        super().__init__(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            ConvLayer(cin, cout, kernel),
+            nn.InstanceNorm2d(cout, affine=True),
+            nn.ReLU(inplace=True),
+        )
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvLayer(channels, channels, 3),
+            nn.InstanceNorm2d(channels, affine=True),
+            nn.ReLU(inplace=True),
+            ConvLayer(channels, channels, 3),
+            nn.InstanceNorm2d(channels, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Architecture of a style network; stored in every checkpoint so it can be rebuilt."""
+
+    arch: str = "johnson"  # "johnson" (quality tier) or "fast" (CPU real-time tier)
+    channels: tuple[int, ...] = (32, 64, 128)
+    residual_blocks: int = 5
+
+    @classmethod
+    def for_arch(cls, arch: str) -> "NetConfig":
+        if arch == "johnson":
+            return cls()
+        if arch == "fast":
+            return cls(arch="fast", channels=(16, 32, 48, 64), residual_blocks=4)
+        raise ValueError(f"unknown architecture {arch!r} (johnson or fast)")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NetConfig":
+        return cls(arch=d["arch"], channels=tuple(d["channels"]), residual_blocks=int(d["residual_blocks"]))
+
+
+class TransformerNet(nn.Module):
+    """Encoder (stride-2 convs), residual blocks, decoder (nearest upsample + conv).
+
+    With channels (32, 64, 128) and 5 blocks this is exactly Johnson's network. The fast tier
+    wraps the same parts in a pixel unshuffle / shuffle pair (see the module docstring).
+    Any input size works: it is padded (edge pixels repeated) to a multiple of `stride`, and
+    the output cropped back.
+    """
+
+    def __init__(self, config: NetConfig = NetConfig()):
+        super().__init__()
+        self.config = config
+        c = config.channels
+        if config.arch == "johnson":
+            first = [ConvNormReLU(3, c[0], 9)]
+            last = [ConvLayer(c[0], 3, 9)]
+        else:
+            first = [nn.PixelUnshuffle(2), ConvNormReLU(12, c[0], 3)]
+            last = [ConvLayer(c[0], 12, 3), nn.PixelShuffle(2)]
+        down = [ConvNormReLU(c[i], c[i + 1], 3, stride=2) for i in range(len(c) - 1)]
+        self.encoder = nn.Sequential(*first, *down)
+        self.residuals = nn.Sequential(*[ResidualBlock(c[-1]) for _ in range(config.residual_blocks)])
+        up = [UpsampleConv(c[i + 1], c[i]) for i in reversed(range(len(c) - 1))]
+        self.decoder = nn.Sequential(*up, *last)
+        self.stride = 2 ** (len(c) - 1) * (1 if config.arch == "johnson" else 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2], x.shape[-1]
+        x = F.pad(x, (0, _pad_amount(w, self.stride), 0, _pad_amount(h, self.stride)), mode="replicate")
+        y = self.decoder(self.residuals(self.encoder(x)))
+        return y[..., :h, :w]
+
+
+def _pad_amount(size, stride: int):
+    """Padding that makes `size` a multiple of `stride` and at least 2·stride (tiny frames).
+
+    While exporting, `size` is a traced tensor, so the arithmetic lands in the ONNX graph.
+    """
+    pad = (stride - size % stride) % stride
+    short = 2 * stride - (size + pad)
+    return pad + (short.clamp(min=0) if isinstance(short, torch.Tensor) else max(short, 0))
+
+
+def build_network(config: NetConfig | dict | None = None) -> TransformerNet:
+    if isinstance(config, dict):
+        config = NetConfig.from_dict(config)
+    return TransformerNet(config or NetConfig())
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

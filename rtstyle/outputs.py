@@ -1,0 +1,47 @@
+"""Writing outputs safely: a temporary name in the same folder, renamed when complete."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterator
+
+from .errors import UserError
+
+
+def check_output(output: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
+    """Refuse an output that would overwrite one of the inputs; return it as a Path."""
+    out = Path(output)
+    for inp in inputs:
+        inp = Path(inp)
+        if out.resolve() == inp.resolve() or (out.exists() and inp.exists() and os.path.samefile(out, inp)):
+            raise UserError(f"output {out} is the same file as input {inp}; choose another output path")
+    if out.is_dir():
+        raise UserError(f"output {out} is a folder; give a file name")
+    if not out.parent.exists():
+        raise UserError(f"output folder {out.parent} does not exist")
+    return out
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path` (same extension, so codecs are picked from it).
+
+    On normal exit, and on KeyboardInterrupt (so Ctrl-C keeps what was finished), the
+    temporary file is renamed to `path`; on any other error it is removed.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+    except KeyboardInterrupt:
+        if tmp.exists():
+            os.replace(tmp, path)
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    else:
+        if tmp.exists():
+            os.replace(tmp, path)

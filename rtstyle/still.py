@@ -1,0 +1,400 @@
+"""`rtstyle still`: the full iterative method of Gatys, Ecker and Bethge (2016), over the pixels.
+
+The image itself is optimized (float32, L-BFGS by default, Adam as an option) so that its VGG19
+features match the photo's content and the style image's Gram matrices:
+
+    loss = content_weight * content_rel + style_weight * style_rel + tv_weight * tv
+
+with the same normalization as `train.py` and `rtstyle evaluate`: content_rel is the relu4_2
+feature distance over the photo's own relu4_2 energy, style_rel the Gram distance (relu1_1 ..
+relu5_1, `vgg.style_distance`) over the unstyled photo's Gram distance, tv the mean absolute
+difference of neighbouring pixels (0..1 units). Both ratios start near 0 and 1, so the weights
+are a trade-off that needs no rescaling per image, style or size.
+
+Several styles are blended by one target Gram per layer, the weighted mean of the styles'
+Grams. For weights that sum to 1 this has exactly the gradient of the weighted sum of per-style
+losses (the two differ by a constant), at the cost of one.
+
+Coarse to fine: the image is optimized at the smallest of `scales` (longer side in pixels),
+upsampled (bicubic) as the start of the next one, and so on up to `size`; photo and style are
+resized for each scale from their full-resolution files, the style so that its longer side is
+`style_scale` times the scale's (as in Johnson's neural-style: it sets the brush-stroke size).
+`iterations` counts VGG forward+backward passes, the unit of time, over all scales.
+
+Colour (`preserve_color`): luminance-only transfer (Gatys et al. 2017, "Controlling perceptual
+factors in neural style transfer"). Photo and style are turned to luminance, the style's
+luminance shifted and scaled to the photo's mean and spread, the optimization runs on those
+grey images, and the result's luminance Y is combined with the photo's own Cr and Cb (YCrCb).
+It keeps the photo's colours exactly while the style's strokes and texture stay at full
+strength. The alternative (recolouring the style image to the photo's colour statistics first)
+does not keep them exactly, and can make colours that are in neither image.
+
+Precision: the VGG forward and backward run under bf16 autocast where that is faster (CUDA
+with bf16; CPUs with native bf16, where it also uses channels_last); the image, the Gram
+matrices, the losses and the optimizer state stay in float32.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import UserError
+from .imageio import read_image, resize_longer_side, write_image
+from .outputs import check_output
+from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, content_distance, gram_matrix, style_distance, total_variation
+
+MIN_SIDE = 32  # relu5_1 sits below four 2× poolings
+MAX_SIZE = 8192
+COARSEST = 512  # automatic scales halve down to this
+
+
+@dataclass
+class StillConfig:
+    """Options of `stylize_still`; the defaults give a finished-looking result at 512."""
+
+    content: str
+    styles: list[str]
+    output: str
+    style_weights: Optional[list[float]] = None  # blend weights, normalized to sum 1; None: equal
+    size: int = 512  # longer side of the result
+    iterations: int = 500  # VGG forward+backward passes, all scales together
+    optimizer: str = "lbfgs"  # "lbfgs" or "adam"
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 0.01
+    init: str = "content"  # "content" or "random"
+    preserve_color: bool = False
+    style_scale: float = 1.0  # style image's longer side relative to the result's
+    device: str = "auto"  # "auto", "cpu" or "cuda"
+    seed: int = 0
+    save_every: int = 0  # > 0: write OUTPUT.iter-<n>.EXT every n iterations
+    scales: Optional[list[int]] = None  # coarse-to-fine longer sides; None: automatic
+    scale_iterations: Optional[list[int]] = None  # iterations per scale; None: automatic
+    precision: str = "auto"  # "auto", "fp32", "bf16" or "fp16" for the VGG passes
+    lbfgs_history: int = 50
+    lr: float = 0.02  # Adam step, in 0..1 pixel units
+    vgg_weights: Optional[str] = None
+
+
+@dataclass
+class StillResult:
+    image: np.ndarray  # BGR uint8, longer side `size`
+    history: list[dict] = field(default_factory=list)  # per evaluation: scale, iteration, loss, content, style, tv
+    scale_times: dict[int, float] = field(default_factory=dict)  # seconds spent at each scale
+    output: Optional[Path] = None
+    seconds: float = 0.0
+
+
+def auto_scales(size: int) -> list[int]:
+    """[size] up to 512; above, halving down to the first side <= 512: 1024 -> [512, 1024]."""
+    scales = [size]
+    while scales[0] > COARSEST:
+        scales.insert(0, (scales[0] + 1) // 2)
+    return scales
+
+
+def split_iterations(total: int, n: int) -> list[int]:
+    """Each finer scale gets half the iterations of the one before it (each costs 4× as much)."""
+    weights = [2.0 ** (n - 1 - k) for k in range(n)]
+    counts = [max(1, math.floor(total * w / sum(weights))) for w in weights]
+    counts[0] += total - sum(counts)
+    return counts
+
+
+def _check(config: StillConfig) -> tuple[list[int], list[int], np.ndarray]:
+    """Validate the options; return (scales, iterations per scale, normalized style weights)."""
+    if not config.styles:
+        raise UserError("give at least one style image")
+    if config.optimizer not in ("lbfgs", "adam"):
+        raise UserError(f"optimizer must be lbfgs or adam, got {config.optimizer!r}")
+    if config.init not in ("content", "random"):
+        raise UserError(f"init must be content or random, got {config.init!r}")
+    if config.precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise UserError(f"precision must be auto, fp32, bf16 or fp16, got {config.precision!r}")
+    if not isinstance(config.size, int) or not MIN_SIDE <= config.size <= MAX_SIZE:
+        raise UserError(f"size must be a whole number of pixels from {MIN_SIDE} to {MAX_SIZE}, got {config.size!r}")
+    if config.iterations < 1:
+        raise UserError(f"iterations must be at least 1, got {config.iterations}")
+    if not config.style_scale > 0:
+        raise UserError(f"style scale must be positive, got {config.style_scale}")
+    if min(config.content_weight, config.style_weight, config.tv_weight) < 0:
+        raise UserError("loss weights must not be negative")
+    if config.save_every < 0:
+        raise UserError("save_every must not be negative")
+    scales = list(config.scales) if config.scales else auto_scales(config.size)
+    if scales[-1] != config.size or any(b <= a for a, b in zip(scales, scales[1:])) or scales[0] < MIN_SIDE:
+        raise UserError(f"scales must rise to the size ({config.size}) from at least {MIN_SIDE}, got {scales}")
+    if config.scale_iterations:
+        its = list(config.scale_iterations)
+        if len(its) != len(scales) or min(its) < 1:
+            raise UserError(f"scale_iterations needs one count >= 1 per scale {scales}, got {its}")
+    else:
+        if config.iterations < len(scales):
+            raise UserError(f"{config.iterations} iterations cannot cover {len(scales)} scales")
+        its = split_iterations(config.iterations, len(scales))
+    weights = config.style_weights
+    if weights is None:
+        weights = [1.0] * len(config.styles)
+    if len(weights) != len(config.styles):
+        raise UserError(f"{len(weights)} style weights for {len(config.styles)} style images")
+    w = np.asarray(weights, dtype=np.float64)
+    if not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+        raise UserError(f"style weights must be non-negative numbers with a positive sum, got {weights}")
+    return scales, its, w / w.sum()
+
+
+def pick_precision(name: str, device: torch.device) -> Optional[torch.dtype]:
+    """The autocast dtype for the VGG passes, None for float32."""
+    if name == "fp32":
+        return None
+    if name == "bf16":
+        return torch.bfloat16
+    if name == "fp16":
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    # CPU: bf16 only with native support (AVX512-BF16 / AMX); emulated, it is slower than fp32.
+    try:
+        native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except (AttributeError, RuntimeError):
+        native = False
+    return torch.bfloat16 if native else None
+
+
+def _to_tensor(bgr: np.ndarray, device: torch.device) -> torch.Tensor:
+    rgb = np.ascontiguousarray(bgr[..., ::-1])
+    return torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div_(255).to(device)
+
+
+def _to_bgr(x: torch.Tensor) -> np.ndarray:
+    rgb = x.detach()[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return np.ascontiguousarray(rgb[..., ::-1])
+
+
+def _luminance(bgr: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)[..., 0].astype(np.float32)
+
+
+def _grey_style(style_bgr: np.ndarray, content_bgr: np.ndarray) -> np.ndarray:
+    """The style's luminance with the photo's luminance mean and spread, as a grey BGR image."""
+    ys, yc = _luminance(style_bgr), _luminance(content_bgr)
+    y = (ys - ys.mean()) / max(float(ys.std()), 1e-3) * float(yc.std()) + float(yc.mean())
+    y = np.clip(y + 0.5, 0, 255).astype(np.uint8)
+    return cv2.merge([y, y, y])
+
+
+def _grey(bgr: np.ndarray) -> np.ndarray:
+    y = cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)[..., 0]
+    return cv2.merge([y, y, y])
+
+
+def recombine_color(result_bgr: np.ndarray, content_bgr: np.ndarray) -> np.ndarray:
+    """The result's luminance with the photo's chroma (photo resized to the result if needed)."""
+    if content_bgr.shape[:2] != result_bgr.shape[:2]:
+        content_bgr = cv2.resize(content_bgr, (result_bgr.shape[1], result_bgr.shape[0]), interpolation=cv2.INTER_AREA)
+    out = cv2.cvtColor(content_bgr, cv2.COLOR_BGR2YCrCb)
+    out[..., 0] = cv2.cvtColor(result_bgr, cv2.COLOR_BGR2YCrCb)[..., 0]
+    return cv2.cvtColor(out, cv2.COLOR_YCrCb2BGR)
+
+
+def _resize(bgr: np.ndarray, side: int) -> np.ndarray:
+    """Resize so the longer side is `side`: area filter down, cubic up."""
+    interp = cv2.INTER_AREA if side < max(bgr.shape[:2]) else cv2.INTER_CUBIC
+    return resize_longer_side(bgr, side, interp)
+
+
+class _Objective:
+    """The loss at one scale: targets computed once, then `__call__(x)` -> dict of terms."""
+
+    layers = STYLE_LAYERS + (CONTENT_LAYER,)
+
+    def __init__(self, vgg: VGG19, config: StillConfig, content: torch.Tensor, styles: list[torch.Tensor],
+                 weights: np.ndarray, dtype: Optional[torch.dtype], channels_last: bool):
+        self.vgg, self.config, self.dtype, self.channels_last = vgg, config, dtype, channels_last
+        self.device = content.device
+        with torch.no_grad(), self._autocast():
+            grams: dict[str, torch.Tensor] = {}
+            for w, style in zip(weights, styles):
+                feats = self.vgg(self._layout(style), STYLE_LAYERS)
+                for name in STYLE_LAYERS:
+                    g = gram_matrix(feats[name]) * float(w)
+                    grams[name] = grams[name] + g if name in grams else g
+            fc = self.vgg(self._layout(content), self.layers)
+            self.grams = grams
+            self.content_target = fc[CONTENT_LAYER].float()
+            self.content_norm = self.content_target.pow(2).mean().clamp_min(1e-8)
+            self.style_norm = style_distance(fc, grams)[0].clamp_min(1e-8)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None)
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        c = self.config
+        with self._autocast():
+            feats = self.vgg(self._layout(x), self.layers)
+        terms = {
+            "content": content_distance(feats[CONTENT_LAYER], self.content_target)[0] / self.content_norm,
+            "style": style_distance(feats, self.grams)[0] / self.style_norm,
+            "tv": total_variation(x)[0],
+        }
+        terms["loss"] = c.content_weight * terms["content"] + c.style_weight * terms["style"] + c.tv_weight * terms["tv"]
+        return terms
+
+
+class _Stop(Exception):
+    """Raised inside the L-BFGS closure when the scale's evaluation budget is spent."""
+
+
+def stylize_still(
+    config: StillConfig,
+    progress: bool = True,
+    on_save: Optional[Callable[[int, Path], None]] = None,
+) -> StillResult:
+    """Optimize the image, write it to `config.output` and return it with its loss history.
+
+    `on_save(iteration, path)` is called after each intermediate image (`save_every`) is written.
+    Ctrl-C writes the best image so far (lowest loss at the current scale) to the output path,
+    then re-raises KeyboardInterrupt.
+    """
+    t_start = time.perf_counter()
+    scales, scale_its, weights = _check(config)
+    out = check_output(config.output, config.content, *config.styles)
+    if out.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"):
+        raise UserError(f"unknown image type {out.suffix!r} for {out}")
+    content_full = read_image(config.content)
+    styles_full = [read_image(p) for p in config.styles]
+    for path, img in [(config.content, content_full)] + list(zip(config.styles, styles_full)):
+        if min(img.shape[:2]) < 4:
+            raise UserError(f"image too small to stylize: {path} ({img.shape[1]}x{img.shape[0]})")
+    h0, w0 = content_full.shape[:2]
+    if min(h0, w0) * scales[0] / max(h0, w0) < 16:
+        raise UserError(f"the photo's shorter side would be under 16 pixels at {scales[0]}: use a larger size")
+
+    from .train import pick_device
+
+    device = pick_device(config.device)
+    dtype = pick_precision(config.precision, device)
+    channels_last = dtype is not None and device.type == "cpu"
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed % 2**32)
+    vgg = VGG19(config.vgg_weights, last_layer="relu5_1").to(device)
+    if channels_last:
+        vgg = vgg.to(memory_format=torch.channels_last)
+
+    result = StillResult(image=np.zeros((1, 1, 3), np.uint8), output=out)
+    show = progress and sys.stderr.isatty()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn(), disable=not show, transient=False)
+    task = bar.add_task("still", total=sum(scale_its))
+    done = 0  # evaluations over all scales
+    x: Optional[torch.Tensor] = None
+    best: Optional[torch.Tensor] = None
+    content_scaled = content_full
+
+    def finish(img_x: torch.Tensor, content_bgr: np.ndarray) -> np.ndarray:
+        bgr = _to_bgr(img_x)
+        return recombine_color(bgr, content_bgr) if config.preserve_color else bgr
+
+    try:
+        with bar:
+            for scale, n_its in zip(scales, scale_its):
+                t_scale = time.perf_counter()
+                content_scaled = _resize(content_full, scale)
+                style_side = max(16, round(scale * config.style_scale))
+                styles_scaled = [_resize(s, style_side) for s in styles_full]
+                if config.preserve_color:
+                    styles_scaled = [_grey_style(s, content_scaled) for s in styles_scaled]
+                    content_in = _grey(content_scaled)
+                else:
+                    content_in = content_scaled
+                content_t = _to_tensor(content_in, device)
+                objective = _Objective(vgg, config, content_t, [_to_tensor(s, device) for s in styles_scaled],
+                                       weights, dtype, channels_last)
+                h, w = content_t.shape[2:]
+                if x is None:
+                    if config.init == "random":
+                        g = torch.Generator().manual_seed(config.seed)
+                        init = 0.5 + 0.1 * torch.randn(content_t.shape, generator=g)
+                        init = init.to(device)
+                    else:
+                        init = content_t.clone()
+                else:
+                    init = F.interpolate(x.detach(), size=(h, w), mode="bicubic", align_corners=False)
+                x = init.clamp(0, 1).contiguous().requires_grad_(True)
+                best, best_loss = x.detach().clone(), math.inf
+                evals = 0
+
+                def evaluate() -> torch.Tensor:
+                    nonlocal evals, done, best, best_loss
+                    if evals >= n_its:
+                        raise _Stop
+                    terms = objective(x)
+                    loss = terms["loss"]
+                    value = float(loss)
+                    if not math.isfinite(value):
+                        raise _Stop
+                    if value < best_loss:
+                        best_loss, best = value, x.detach().clone()
+                    evals += 1
+                    done += 1
+                    row = {"scale": scale, "iteration": done, **{k: float(v) for k, v in terms.items()}}
+                    result.history.append(row)
+                    bar.update(task, completed=done, description=(
+                        f"{scale}px  loss {value:.4f}  content {row['content']:.3f}  style {row['style']:.4f}  tv {row['tv']:.3f}"))
+                    if config.save_every and done % config.save_every == 0:
+                        path = out.with_name(f"{out.stem}.iter-{done}{out.suffix}")
+                        write_image(path, finish(x, content_scaled))
+                        if on_save is not None:
+                            on_save(done, path)
+                    return loss
+
+                if config.optimizer == "lbfgs":
+                    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=n_its, max_eval=n_its + 1, history_size=config.lbfgs_history,
+                                            tolerance_grad=0.0, tolerance_change=0.0, line_search_fn=None)
+
+                    def closure() -> torch.Tensor:
+                        opt.zero_grad(set_to_none=True)
+                        loss = evaluate()
+                        loss.backward()
+                        return loss
+
+                    try:
+                        opt.step(closure)
+                    except _Stop:
+                        pass
+                else:
+                    opt = torch.optim.Adam([x], lr=config.lr)
+                    try:
+                        while evals < n_its:
+                            opt.zero_grad(set_to_none=True)
+                            evaluate().backward()
+                            opt.step()
+                    except _Stop:
+                        pass
+                # The best evaluated image (L-BFGS's last step is never evaluated, and a
+                # diverging step never wins): the start of the next scale and the result.
+                x = best
+                result.scale_times[scale] = time.perf_counter() - t_scale
+    except KeyboardInterrupt:
+        if best is not None:
+            write_image(out, finish(best, content_scaled))
+        raise
+    result.image = finish(x, content_scaled)
+    write_image(out, result.image)
+    result.seconds = time.perf_counter() - t_start
+    return result

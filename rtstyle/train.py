@@ -1,0 +1,270 @@
+"""Training a style network with a VGG19 perceptual loss (Johnson et al. 2016).
+
+The loss is the evaluation protocol of `rtstyle evaluate`, made differentiable: per photo,
+    content_weight * content_rel + style_weight * style_rel + tv_weight * total variation
+      (+ stability_weight * the change of the output under a small shift and noise of the input)
+where content_rel is the relu4_2 feature distance over the photo's own feature energy and
+style_rel the Gram distance (relu1_1..relu5_1) over the unstyled photo's Gram distance. Both
+are ratios near 1, so the weights read as a trade-off and need no per-style rescaling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .errors import UserError
+from .imageio import list_images, read_image, resize_longer_side, write_image
+from .networks import NetConfig, build_network
+from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, content_distance, gram_matrix, style_distance, total_variation
+
+
+@dataclass
+class TrainConfig:
+    style: str
+    data: str
+    output: str
+    iterations: int = 2000
+    size: int = 256  # training crop side
+    batch: int = 4
+    lr: float = 1e-3
+    content_weight: float = 1.0
+    style_weight: float = 4.0
+    tv_weight: float = 0.3
+    stability_weight: float = 0.0  # > 0: the network is trained to be steady on video
+    arch: str = "johnson"  # "johnson" (quality tier) or "fast" (CPU real-time tier)
+    scale: int = 512  # photos and style image are resized so their longer side is this
+    holdout_every: int = 20  # every Nth photo (sorted by name) is kept out of training
+    checkpoint_every: int = 200
+    seed: int = 0
+    device: str = "auto"
+    vgg_weights: str | None = None
+    time_limit: float = 0.0  # seconds; > 0 stops early (with a checkpoint) when reached
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: PyTorch sees no CUDA GPU here")
+    return torch.device(name)
+
+
+def autocast(device: torch.device):
+    """bf16 autocast: AMX on recent Intel CPUs, tensor cores on CUDA."""
+    if device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported()):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return torch.autocast(device.type, dtype=torch.float16) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """H×W×3 uint8 RGB → 1×3×H×W float in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div_(255)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def split_photos(folder: str, holdout_every: int) -> tuple[list[Path], list[Path]]:
+    """(training photos, held-out photos): every Nth photo by sorted name is held out."""
+    photos = list_images(folder)
+    if not photos:
+        raise UserError(f"no images found in {folder}")
+    if holdout_every <= 1 or len(photos) < 2:
+        return photos, []
+    held = photos[holdout_every - 1 :: holdout_every]
+    held_set = set(held)
+    return [p for p in photos if p not in held_set], held
+
+
+class PhotoCrops:
+    """Random crops with scale jitter and flips from a folder of photos, kept in memory (RGB uint8)."""
+
+    def __init__(self, paths: list[Path], scale: int, size: int):
+        self.paths, self.scale, self.size = paths, scale, size
+        self.cache: dict[int, np.ndarray] = {}
+
+    def photo(self, i: int) -> np.ndarray:
+        if i not in self.cache:
+            img = resize_longer_side(read_image(self.paths[i]), self.scale, cv2.INTER_AREA)
+            if min(img.shape[:2]) < self.size:
+                f = self.size / min(img.shape[:2])
+                img = cv2.resize(img, (math.ceil(img.shape[1] * f), math.ceil(img.shape[0] * f)), interpolation=cv2.INTER_CUBIC)
+            self.cache[i] = img[..., ::-1].copy()
+        return self.cache[i]
+
+    def batch(self, n: int, rng: np.random.Generator) -> torch.Tensor:
+        out = np.empty((n, self.size, self.size, 3), np.uint8)
+        for k in range(n):
+            img = self.photo(int(rng.integers(len(self.paths))))
+            h, w = img.shape[:2]
+            side = min(h, w, round(self.size / rng.uniform(0.8, 1.25)))
+            y, x = int(rng.integers(h - side + 1)), int(rng.integers(w - side + 1))
+            crop = img[y : y + side, x : x + side]
+            if side != self.size:
+                interp = cv2.INTER_AREA if side > self.size else cv2.INTER_CUBIC
+                crop = cv2.resize(crop, (self.size, self.size), interpolation=interp)
+            out[k] = crop[:, ::-1] if rng.random() < 0.5 else crop
+        return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255)
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a training checkpoint safely (tensors and plain data only: no code can run)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no such checkpoint: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise UserError(f"cannot load checkpoint {path} (not a safe rtstyle checkpoint): {str(e).splitlines()[0][:120]}") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "net" not in ckpt:
+        raise UserError(f"{path} is not an rtstyle checkpoint (no 'model'/'net' entries)")
+    return ckpt
+
+
+class PerceptualLoss(torch.nn.Module):
+    """The training loss of the module docstring, for one style image."""
+
+    def __init__(self, config: TrainConfig, style_rgb: np.ndarray, device: torch.device):
+        super().__init__()
+        self.config = config
+        self.vgg = VGG19(config.vgg_weights, last_layer="relu5_1").to(device)
+        self.layers = STYLE_LAYERS + (CONTENT_LAYER,)
+        with torch.no_grad():
+            feats = self.vgg(to_tensor(style_rgb).to(device), STYLE_LAYERS)
+        self.grams = {k: gram_matrix(v) for k, v in feats.items()}
+
+    def forward(self, photos: torch.Tensor, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        c = self.config
+        with torch.no_grad():
+            fx = self.vgg(photos, self.layers)
+            content_norm = fx[CONTENT_LAYER].float().pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-8)
+            style_norm = style_distance(fx, self.grams).clamp_min(1e-8)
+        fy = self.vgg(outputs, self.layers)
+        terms = {
+            "content": (content_distance(fy[CONTENT_LAYER], fx[CONTENT_LAYER]) / content_norm).mean(),
+            "style": (style_distance(fy, self.grams) / style_norm).mean(),
+            "tv": total_variation(outputs.float()).mean(),
+        }
+        terms["loss"] = c.content_weight * terms["content"] + c.style_weight * terms["style"] + c.tv_weight * terms["tv"]
+        return terms
+
+
+def stability_term(net: torch.nn.Module, photos: torch.Tensor, outputs: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """How much the output changes beyond the input's own change under a small shift plus noise."""
+    dy, dx = (int(v) for v in rng.integers(-2, 3, size=2))
+    moved = torch.roll(photos, shifts=(dy, dx), dims=(2, 3))
+    moved = (moved + 0.02 * torch.randn_like(moved)).clamp(0, 1)
+    expected = torch.roll(outputs, shifts=(dy, dx), dims=(2, 3))
+    m = 4  # rolled borders wrap around: compare the interior only
+    return (net(moved) - expected).float()[..., m:-m, m:-m].pow(2).mean()
+
+
+def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
+    """Train (or resume) and return the checkpoint path. Ctrl-C saves a checkpoint and re-raises."""
+    out = Path(config.output)
+    if not out.parent.is_dir():
+        raise UserError(f"output folder {out.parent} does not exist")
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    style_bgr = read_image(config.style)
+    style_rgb = resize_longer_side(style_bgr, config.scale, cv2.INTER_AREA)[..., ::-1]
+    train_paths, held_out = split_photos(config.data, config.holdout_every)
+    crops = PhotoCrops(train_paths, config.scale, config.size)
+
+    net_config = NetConfig.for_arch(config.arch)
+    net = build_network(net_config).to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    criterion = PerceptualLoss(config, style_rgb, device)
+    style_hash = file_sha256(config.style)
+    start, elapsed = 0, 0.0
+
+    if resume and out.exists():
+        ckpt = load_checkpoint(out)
+        if ckpt.get("style_sha256") != style_hash:
+            raise UserError(f"--resume: {out} was trained on another style image; give a new output name")
+        net.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start, elapsed = int(ckpt["step"]), float(ckpt.get("elapsed", 0.0))
+        log(f"resuming {out} at step {start}")
+    elif resume:
+        log(f"--resume: no checkpoint at {out} yet, starting from scratch")
+
+    preview_photo = read_image(held_out[0] if held_out else train_paths[0])
+    preview = to_tensor(resize_longer_side(preview_photo, config.scale, cv2.INTER_AREA)[..., ::-1].copy()).to(device)
+
+    def checkpoint(step: int) -> None:
+        save_checkpoint(out, {
+            "model": net.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "elapsed": elapsed,
+            "net": net_config.to_dict(),
+            "config": asdict(config),
+            "style_sha256": style_hash,
+            "held_out": [p.name for p in held_out],
+        })
+        net.eval()
+        with torch.no_grad(), autocast(device):
+            img = net(preview).float().clamp(0, 1)
+        net.train()
+        rgb = (img[0].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+        write_image(out.with_name(f"{out.stem}.preview.jpg"), rgb[..., ::-1])
+
+    show_bar = sys.stderr.isatty()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=not show_bar)
+    task = progress.add_task("training", total=config.iterations, completed=start)
+    step = start
+    t0 = time.perf_counter() - elapsed
+    try:
+        with progress:
+            while step < config.iterations:
+                rng = np.random.default_rng([config.seed, step])
+                photos = crops.batch(config.batch, rng).to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                with autocast(device):
+                    outputs = net(photos)
+                    terms = criterion(photos, outputs)
+                    loss = terms["loss"]
+                    if config.stability_weight > 0:
+                        terms["stable"] = stability_term(net, photos, outputs, rng)
+                        loss = loss + config.stability_weight * terms["stable"]
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                elapsed = time.perf_counter() - t0
+                if step % 10 == 0 or step == config.iterations:
+                    text = " ".join(f"{k} {v.item():.3f}" for k, v in terms.items())
+                    progress.update(task, completed=step, description=text)
+                    if not show_bar and (step % 100 == 0 or step == config.iterations):
+                        log(f"step {step}/{config.iterations} {text} ({step - start} steps in {elapsed:.0f} s)", flush=True)
+                if step % config.checkpoint_every == 0:
+                    checkpoint(step)
+                if config.time_limit and elapsed > config.time_limit:
+                    log(f"time limit reached at step {step}")
+                    break
+    except KeyboardInterrupt:
+        checkpoint(step)
+        log(f"interrupted: checkpoint saved at step {step} ({out}); continue with --resume")
+        raise
+    checkpoint(step)
+    return out

@@ -1,0 +1,337 @@
+"""Video files frame by frame with PyAV: probe, transform with a per-frame function, write H.264.
+
+Frames are BGR uint8 H×W×3 arrays, as everywhere else in rtstyle (OpenCV order).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator
+
+import av
+import cv2
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .errors import UserError
+from .imageio import resize_longer_side
+from .outputs import atomic_output, check_output
+
+Process = Callable[[np.ndarray], np.ndarray]
+
+# The MPEG clock: exact for 24, 25, 30, 12.5 and 30000/1001 fps, and fine enough for variable rates.
+_TIME_BASE = Fraction(1, 90000)
+_X264_OPTIONS = {"crf": "18", "preset": "fast"}
+_H264_SUFFIXES = ".mp4, .mkv or .mov"
+
+
+@dataclass
+class VideoStats:
+    """What transform_video did; the *_ms fields are per-frame medians."""
+
+    frames: int
+    fps: float
+    width: int
+    height: int
+    has_audio: bool
+    interrupted: bool = False
+    decode_ms: float = 0.0  # demuxing, decoding and conversion to BGR
+    process_ms: float = 0.0  # the `process` function, resizing for max_side included
+    encode_ms: float = 0.0  # conversion to YUV, H.264 encoding and muxing
+    total_s: float = 0.0
+
+
+def median_ms(seconds: list[float]) -> float:
+    """Median of durations in seconds, in milliseconds (0 for none)."""
+    return 1000 * statistics.median(seconds) if seconds else 0.0
+
+
+def probe_video(path: str | os.PathLike) -> dict:
+    """Describe a video file: frames, fps, width, height, has_audio, codec, duration (s).
+
+    `frames` is estimated from duration × fps where the container does not store it (Matroska).
+    """
+    container, video = _open_input(path)
+    with container:
+        return _describe(container, video)
+
+
+def transform_video(
+    input: str | os.PathLike,
+    output: str | os.PathLike,
+    process: Process,
+    *,
+    max_side: int | None = None,
+    progress: bool = True,
+) -> VideoStats:
+    """Apply `process` to every frame of `input` and write H.264 to `output`, keeping the audio.
+
+    The output has the input's frame count, timing and size. With `max_side`, larger frames are
+    shrunk before `process` and its result scaled back up. Ctrl-C keeps a playable file with the
+    frames done so far under the final name and re-raises KeyboardInterrupt, which then carries
+    `.stats` (a VideoStats with interrupted=True).
+    """
+    container, video = _open_input(input)
+    with container:
+        info = _describe(container, video)
+        output = check_output(output, input)
+        audio = container.streams.audio[0] if container.streams.audio else None
+        video.thread_type = "AUTO"  # frame-threaded decoding
+        process = _fit(process, max_side)
+        decode_s: list[float] = []
+        process_s: list[float] = []
+        encode_s: list[float] = []
+        start = time.perf_counter()
+
+        def stats(interrupted: bool = False) -> VideoStats:
+            return VideoStats(
+                len(encode_s), info["fps"], info["width"], info["height"], audio is not None, interrupted,
+                median_ms(decode_s), median_ms(process_s), median_ms(encode_s), time.perf_counter() - start,
+            )
+
+        with (
+            VideoWriter(output, _rate(video), info["width"], info["height"]) as writer,
+            _progress_bar(progress, info["frames"], Path(input).name) as advance,
+        ):
+            track = writer._add_audio(audio) if audio else None
+            tick = start
+            try:
+                for packet, frames in _demux(container, video, audio, input):
+                    if packet.stream_index != video.index:
+                        track.push(packet)
+                    for frame in frames:
+                        image = frame.to_ndarray(format="bgr24")
+                        t1 = time.perf_counter()
+                        result = process(image)
+                        t2 = time.perf_counter()
+                        writer.write(result, frame.time)
+                        t3 = time.perf_counter()
+                        decode_s.append(t1 - tick)
+                        process_s.append(t2 - t1)
+                        encode_s.append(t3 - t2)
+                        advance()
+                        tick = time.perf_counter()
+            except KeyboardInterrupt as interrupt:
+                interrupt.stats = stats(interrupted=True)
+                raise  # the writer flushes and keeps the file; the CLI exits 130
+        return stats()
+
+
+class VideoWriter:
+    """Write BGR frames to an H.264 file (libx264, crf 18), atomically.
+
+    The file is written under a temporary name in the same folder and renamed by close().
+    As a context manager, an exception removes the partial file, except KeyboardInterrupt,
+    which keeps what was written (playable).
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float | Fraction, width: int, height: int):
+        self.path = check_output(path)
+        self.fps = Fraction(fps).limit_denominator(1001) if fps and fps > 0 else Fraction(30)
+        self.width, self.height = width, height
+        self.frames = 0
+        self._next_pts = None
+        self._tracks: list[_AudioTrack] = []
+        with contextlib.ExitStack() as stack:
+            tmp = stack.enter_context(atomic_output(self.path))
+            self._container = stack.enter_context(_open_output(tmp))
+            self._video = _add_h264(self._container, self.fps, width, height)
+            self._stack = stack.pop_all()
+
+    def write(self, frame: np.ndarray, time: float | None = None) -> None:
+        """Encode one BGR uint8 frame of the writer's size, shown at `time` seconds (default frames/fps)."""
+        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+            raise ValueError(
+                f"frame is {frame.shape} {frame.dtype}, expected ({self.height}, {self.width}, 3) uint8"
+            )
+        if time is None:
+            time = self.frames / self.fps
+        pts = round(time / _TIME_BASE)
+        if self._next_pts is not None:
+            pts = max(pts, self._next_pts)  # the encoder refuses repeated or decreasing timestamps
+        if frame.strides[1:] != (3, 1):
+            frame = np.ascontiguousarray(frame)
+        # No copy here: the encoder converts to YUV into its own frame before returning.
+        picture = av.VideoFrame.from_numpy_buffer(frame, format="bgr24")
+        picture.pts, picture.time_base = pts, _TIME_BASE
+        self._container.mux(self._video.encode(picture))
+        self._next_pts = pts + 1
+        self.frames += 1
+
+    def close(self) -> None:
+        """Flush the encoder and move the file to its final name."""
+        self._finish(None, None, None)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._finish(*exc_info)
+
+    def _add_audio(self, source: av.audio.AudioStream) -> _AudioTrack:
+        """Add a track for `source`'s audio, flushed on close; call before the first write."""
+        track = _AudioTrack(self._container, source)
+        self._tracks.append(track)
+        return track
+
+    def _finish(self, exc_type, exc, tb) -> None:
+        if self._stack is None:
+            return
+        stack, self._stack = self._stack, None
+        try:
+            if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
+                self._container.mux(self._video.encode(None))
+                for track in self._tracks:
+                    track.flush()
+        finally:
+            # Closes the container, then atomic_output renames (done, Ctrl-C) or removes (error).
+            stack.__exit__(exc_type, exc, tb)
+
+
+class _AudioTrack:
+    """The input's audio in the output: packets copied unchanged, or re-encoded to AAC
+    where the output container cannot hold the codec (e.g. pcm_mulaw in .mp4)."""
+
+    def __init__(self, container: av.container.OutputContainer, source: av.audio.AudioStream):
+        self._container = container
+        try:
+            self._stream = container.add_stream_from_template(source)
+            self._decoder = None
+        except ValueError:
+            self._stream = container.add_stream("aac", rate=source.sample_rate, layout=source.layout)
+            self._decoder = source.codec_context
+
+    def push(self, packet: av.Packet) -> None:
+        if self._decoder is not None:
+            for frame in self._decoder.decode(packet):
+                self._container.mux(self._stream.encode(frame))
+        elif packet.dts is not None:  # demux ends with empty packets that only flush decoders
+            packet.stream = self._stream
+            self._container.mux(packet)
+
+    def flush(self) -> None:
+        if self._decoder is not None:
+            self._container.mux(self._stream.encode(None))
+
+
+def _open_input(path: str | os.PathLike) -> tuple[av.container.InputContainer, av.video.VideoStream]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no such video file: {path}")
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as err:
+        raise UserError(f"cannot read video (corrupt or not a video): {path}") from err
+    if not container.streams.video or not container.streams.video[0].codec_context.width:
+        container.close()
+        raise UserError(f"no video stream in {path}")
+    return container, container.streams.video[0]
+
+
+def _rate(video: av.video.VideoStream) -> Fraction:
+    return video.average_rate or video.guessed_rate or video.base_rate or Fraction(30)
+
+
+def _describe(container: av.container.InputContainer, video: av.video.VideoStream) -> dict:
+    if video.duration is not None:
+        duration = float(video.duration * video.time_base)
+    else:
+        duration = (container.duration or 0) / av.time_base
+    fps = _rate(video)
+    return {
+        "frames": video.frames or round(duration * fps),
+        "fps": float(fps),
+        "width": video.codec_context.width,
+        "height": video.codec_context.height,
+        "has_audio": bool(container.streams.audio),
+        "codec": video.codec_context.name,
+        "duration": duration,
+    }
+
+
+def _demux(container, video, audio, path) -> Iterator[tuple[av.Packet, list[av.VideoFrame]]]:
+    """Packets of both streams in file order, with the decoded frames of video packets.
+
+    Errors reading the input become UserError; errors writing the output pass through.
+    """
+    packets = container.demux(*(s for s in (video, audio) if s is not None))
+    while True:
+        try:
+            packet = next(packets, None)
+            if packet is None:
+                return
+            frames = packet.decode() if packet.stream_index == video.index else []
+        except av.FFmpegError as err:
+            raise UserError(f"cannot decode video {path}: {err}") from err
+        yield packet, frames
+
+
+def _fit(process: Process, max_side: int | None) -> Process:
+    """Wrap `process` so it sees frames no longer than `max_side`, its results scaled back up."""
+    if not max_side:
+        return process
+    upscaled: dict[tuple[int, int], np.ndarray] = {}  # reused: the writer copies each frame
+
+    def fitted(frame: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[:2]
+        if max(h, w) <= max_side:
+            return process(frame)
+        result = process(resize_longer_side(frame, max_side, cv2.INTER_AREA))
+        out = upscaled.setdefault((h, w), np.empty((h, w, 3), np.uint8))
+        return cv2.resize(result, (w, h), dst=out, interpolation=cv2.INTER_CUBIC)
+
+    return fitted
+
+
+@contextlib.contextmanager
+def _open_output(path: Path) -> Iterator[av.container.OutputContainer]:
+    try:
+        container = av.open(str(path), "w")
+    except ValueError as err:  # no muxer for the extension
+        raise UserError(f"unknown video type {path.suffix!r}; use {_H264_SUFFIXES}") from err
+    with container:
+        yield container
+
+
+def _add_h264(container, fps: Fraction, width: int, height: int) -> av.video.VideoStream:
+    if "libx264" not in container.supported_codecs:
+        raise UserError(f"{container.format.name} files cannot hold H.264 video; use {_H264_SUFFIXES}")
+    # 4:2:0 chroma needs even sides (libx264 refuses odd ones); 4:4:4 keeps an odd size exactly,
+    # where cropping or padding would change it, at the cost of some hardware players (High 4:4:4).
+    pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+    stream = container.add_stream(
+        "libx264", rate=fps, options=dict(_X264_OPTIONS),
+        width=width, height=height, pix_fmt=pix_fmt, time_base=_TIME_BASE,
+    )
+    stream.codec_context.thread_count = 0  # as many as x264 likes; libavcodec's default is 1
+    return stream
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool, total: int, label: str) -> Iterator[Callable[[], None]]:
+    """Yield a function to call once per frame; it drives a rich progress bar on stderr."""
+    if not enabled:
+        yield lambda: None
+        return
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[fps]:5.1f} fps"), TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(label, total=total or None, fps=0.0)
+        start, done = time.perf_counter(), 0
+
+        def advance() -> None:
+            nonlocal done
+            done += 1
+            bar.update(task, completed=done, fps=done / (time.perf_counter() - start))
+
+        yield advance
+        bar.update(task, total=done)  # the frame count was an estimate for some containers

@@ -1,0 +1,40 @@
+"""Shared fixtures: a tiny style network exported through the real export path.
+
+Its weights are random: it exists only to exercise the runtime, never shown as a style.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests import the media helpers as `media`
+
+
+def make_checkpoint(path: Path, arch: str = "johnson") -> Path:
+    import torch
+
+    from rtstyle.networks import NetConfig, build_network
+
+    torch.manual_seed(0)
+    config = NetConfig(arch=arch, channels=(4, 8, 8) if arch == "johnson" else (4, 8, 8, 8), residual_blocks=1)
+    net = build_network(config)
+    torch.save({"model": net.state_dict(), "net": config.to_dict(), "config": {"style": "tiny-test.png"}, "step": 0}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, tiny_checkpoint) -> Path:
+    """Path of a tiny exported rtstyle ONNX model (uint8 BGR N×H×W×3 in and out)."""
+    from rtstyle.export import export_onnx
+
+    out = tmp_path_factory.mktemp("model") / "tiny.onnx"
+    export_onnx(tiny_checkpoint, out)
+    return out

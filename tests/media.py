@@ -1,0 +1,86 @@
+"""Small media files for tests, written with PyAV (independently of rtstyle.videoio)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+TONE_RATE = 22050
+
+
+def pattern(index: int, width: int, height: int) -> np.ndarray:
+    """A BGR uint8 frame: colour gradients under a checkerboard that moves with `index`."""
+    y, x = np.mgrid[0:height, 0:width]
+    checker = (((x + 3 * index) // 8 + y // 8) % 2) * 60
+    blue = x * 180 // max(1, width - 1)
+    green = y * 180 // max(1, height - 1)
+    red = np.full_like(x, (index * 9) % 180)
+    return (np.dstack([blue, green, red]) + checker[..., None]).astype(np.uint8)
+
+
+def make_clip(
+    path: str | Path,
+    frames: int = 24,
+    size: tuple[int, int] = (96, 64),
+    fps: int = 12,
+    audio: bool = True,
+    audio_codec: str = "aac",
+) -> Path:
+    """Write an H.264 clip of `size` (width, height), with a 440 Hz tone unless audio=False."""
+    path = Path(path)
+    width, height = size
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps, width=width, height=height)
+        video.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        if audio:
+            _add_tone(container, audio_codec, frames / fps)
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(pattern(i, width, height), format="bgr24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+    return path
+
+
+def make_tone(path: str | Path, seconds: float = 1.0) -> Path:
+    """Write an audio-only file (AAC tone)."""
+    path = Path(path)
+    with av.open(str(path), "w") as container:
+        _add_tone(container, "aac", seconds)
+    return path
+
+
+def _add_tone(container, codec: str, seconds: float) -> None:
+    # Encoded up front: the muxer interleaves by timestamp, and the whole tone is a few KB.
+    stream = container.add_stream(codec, rate=TONE_RATE, layout="mono")
+    t = np.arange(round(seconds * TONE_RATE)) / TONE_RATE
+    samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+    frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+    frame.sample_rate, frame.pts, frame.time_base = TONE_RATE, 0, Fraction(1, TONE_RATE)
+    packets = stream.encode(frame) + stream.encode(None)
+    container.mux(packets)
+
+
+def read_video(path: str | Path) -> dict:
+    """Decode a file completely: frame count and times, fps, size, first/last frame (BGR), durations."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        frames, times = [], []
+        for frame in container.decode(video):
+            frames.append(frame.to_ndarray(format="bgr24"))
+            times.append(frame.time)
+        return {
+            "frames": len(frames),
+            "times": times,
+            "fps": float(video.average_rate),
+            "size": (video.codec_context.width, video.codec_context.height),
+            "first": frames[0] if frames else None,
+            "last": frames[-1] if frames else None,
+            "video_s": float(video.duration * video.time_base) if video.duration else None,
+            "audio_codec": audio.codec_context.name if audio else None,
+            "audio_s": float(audio.duration * audio.time_base) if audio and audio.duration else None,
+        }

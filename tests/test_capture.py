@@ -1,0 +1,159 @@
+import _thread
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from media import make_clip, read_video
+from rtstyle.capture import LiveConfig, LiveStats, _Controls, run_live
+from rtstyle.errors import UserError
+
+
+def invert(frame):
+    return 255 - frame
+
+
+def load_invert(name):
+    return invert
+
+
+def leftovers(folder):
+    return [p.name for p in folder.iterdir() if ".partial-" in p.name]
+
+
+def live_threads():
+    return [t.name for t in threading.enumerate() if t.name.startswith("rtstyle-")]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """One second at 30 fps: a file source plays in real time, like a camera."""
+    return make_clip(tmp_path_factory.mktemp("media") / "clip.mp4", frames=30, fps=30, audio=False)
+
+
+def test_file_source_headless_recording(clip, tmp_path):
+    record = tmp_path / "live.mp4"
+    messages = []
+    config = LiveConfig(source=str(clip), headless=True, record=record, max_frames=10)
+    stats = run_live(config, ["styles/mosaic.onnx"], load_invert, on_status=messages.append)
+
+    assert isinstance(stats, LiveStats)
+    assert stats.frames == 10 and stats.fps > 0
+    assert stats.capture_ms > 0 and stats.inference_ms > 0 and stats.display_ms > 0
+    out = read_video(record)
+    assert (out["frames"], out["size"]) == (10, (96, 64))
+    assert "model 1/1: mosaic" in messages
+    assert leftovers(tmp_path) == [] and live_threads() == []
+
+
+def test_end_of_file_ends_the_loop_and_every_frame_is_shown_or_dropped(tmp_path):
+    clip = make_clip(tmp_path / "short.mp4", frames=8, fps=30, audio=False)
+    stats = run_live(LiveConfig(source=str(clip), headless=True), ["m"], load_invert, on_status=lambda m: None)
+    assert stats.frames >= 1 and stats.frames + stats.dropped == 8
+
+
+def test_slow_inference_drops_frames_but_records_in_real_time(tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", frames=15, fps=30, audio=False)  # 0.5 s
+
+    def slow(frame):
+        time.sleep(0.1)
+        return 255 - frame
+
+    record = tmp_path / "live.mkv"
+    config = LiveConfig(source=str(clip), headless=True, record=record)
+    stats = run_live(config, ["slow"], lambda name: slow, on_status=lambda m: None)
+    assert stats.dropped > 0 and stats.frames + stats.dropped == 15
+    assert stats.inference_ms >= 99
+    times = read_video(record)["times"]
+    assert len(times) == stats.frames
+    # Stamped with capture times, not frames/fps: frames are 0.1 s apart (not 1/30 s), except
+    # the last, which the end of the file may bring sooner.
+    assert times[-1] - times[0] >= 0.1 * (stats.frames - 2)
+
+
+def test_ctrl_c_stops_threads_and_keeps_a_playable_recording(tmp_path):
+    clip = make_clip(tmp_path / "long.mp4", frames=90, fps=30, audio=False)  # 3 s
+    record = tmp_path / "live.mp4"
+    timer = threading.Timer(0.4, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_live(LiveConfig(source=str(clip), headless=True, record=record), ["m"], load_invert,
+                     on_status=lambda m: None)
+    finally:
+        timer.cancel()
+    assert 1 <= read_video(record)["frames"] < 90
+    assert leftovers(tmp_path) == [] and live_threads() == []
+
+
+def test_model_error_reaches_the_caller_and_leaves_no_recording(clip, tmp_path):
+    def broken(frame):
+        raise RuntimeError("model failed")
+
+    config = LiveConfig(source=str(clip), headless=True, record=tmp_path / "live.mp4")
+    with pytest.raises(RuntimeError, match="model failed"):
+        run_live(config, ["m"], lambda name: broken, on_status=lambda m: None)
+    assert list(tmp_path.iterdir()) == [] and live_threads() == []
+
+
+@pytest.mark.parametrize("source, message", [
+    (99, "cannot open camera 99"),
+    ("99", "cannot open camera 99"),
+    ("missing.mp4", "cannot open video missing.mp4"),
+])
+def test_unopenable_source_is_a_user_error(tmp_path, source, message):
+    with pytest.raises(UserError, match=message):
+        run_live(LiveConfig(source=source, headless=True), ["m"], load_invert, on_status=lambda m: None)
+
+
+def test_text_file_source_is_a_user_error(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("not a video\n")
+    with pytest.raises(UserError, match="cannot open video"):
+        run_live(LiveConfig(source=str(path), headless=True), ["m"], load_invert, on_status=lambda m: None)
+
+
+def test_recording_over_the_source_is_refused(clip):
+    with pytest.raises(UserError, match="same file"):
+        run_live(LiveConfig(source=str(clip), headless=True, record=clip), ["m"], load_invert)
+
+
+def test_window_without_display_is_a_user_error(clip, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    with pytest.raises(UserError, match="headless"):
+        run_live(LiveConfig(source=str(clip)), ["m"], load_invert)
+
+
+def test_keys_switch_models_toggle_view_save_and_quit(tmp_path):
+    loaded, messages = [], []
+
+    def load(name):
+        if name == "broken.onnx":
+            raise UserError("cannot load model")
+        loaded.append(name)
+        return invert
+
+    controls = _Controls(["a.onnx", "b.onnx", "broken.onnx"], load, 0, messages.append, tmp_path)
+    raw = np.zeros((4, 6, 3), np.uint8)
+    result = np.full((4, 6, 3), 200, np.uint8)
+
+    assert not controls.handle(ord("n"), raw, result)
+    assert controls.index == 1 and controls.name == "b"
+    controls.handle(ord("n"), raw, result)  # broken: stays on b
+    assert controls.index == 1 and "cannot switch" in messages[-1]
+    controls.handle(ord("p"), raw, result)
+    assert controls.index == 0 and loaded == ["a.onnx", "b.onnx", "a.onnx"]
+
+    assert controls.view(raw, result).shape == (4, 6, 3)
+    controls.handle(ord("v"), raw, result)
+    assert controls.view(raw, result).shape == (4, 12, 3)
+
+    controls.handle(ord("s"), raw, result)
+    [snapshot] = tmp_path.glob("rtstyle-snapshot-*.png")
+    assert messages[-1] == f"saved {snapshot}"
+
+    assert not controls.handle(-1, raw, result)
+    assert controls.handle(ord("q"), raw, result) and controls.handle(27, raw, result)
