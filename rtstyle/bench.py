@@ -99,24 +99,24 @@ def _count_flops_cached(path: str, _mtime: int, _size: int, height: int, width: 
     for node in model.graph.node:
         if node.op_type not in ("Conv", "ConvTranspose"):
             continue
-        weight = known.get(node.input[1])
-        if weight is None:
-            raise ValueError(f"{node.op_type} {node.name!r}: weight is not a constant")
-        kernel = int(np.prod(weight.shape[2:]))
-        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        # the weight's shape: a constant's, or inferred (a quantized model dequantizes it)
+        weight = known[node.input[1]].shape if node.input[1] in known else shapes.get(node.input[1])
+        if not weight or any(d is None for d in weight):
+            raise ValueError(f"{node.op_type} {node.name!r}: weight shape unknown")
+        kernel = int(np.prod(weight[2:]))
         if node.op_type == "Conv":
             out = shapes.get(node.output[0])
             if not out or any(d is None for d in out):
                 raise ValueError(f"Conv {node.name!r}: output shape unknown at {width}x{height}")
             # weight: Cout × Cin/group × kH × kW; each of the N × Cout × spatial outputs
             # is Cin/group × kH × kW multiply-adds.
-            total += 2 * weight.shape[1] * kernel * int(np.prod(out))
+            total += 2 * weight[1] * kernel * int(np.prod(out))
         else:
             inp = shapes.get(node.input[0])
             if not inp or any(d is None for d in inp):
                 raise ValueError(f"ConvTranspose {node.name!r}: input shape unknown at {width}x{height}")
             # weight: Cin × Cout/group × kH × kW; every input pixel scatters into Cout/group × k.
-            total += 2 * weight.shape[1] * kernel * int(np.prod(inp))
+            total += 2 * weight[1] * kernel * int(np.prod(inp))
     return int(total)
 
 
@@ -165,7 +165,6 @@ def _fold_shape_arithmetic(model):
     (Shape → Mod → ConstantOfShape → Reshape … → Pad), so every Conv after the first Pad
     would have an unknown size. Folding that arithmetic makes all sizes concrete.
     """
-    import onnx
     from onnx import helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
 

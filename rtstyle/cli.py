@@ -139,7 +139,9 @@ def webcam(
 
     if tier not in ("auto", "fast", "quality"):
         raise UserError(f"--tier must be auto, fast or quality, got {tier!r}")
-    if tier == "auto":
+    if tier == "auto" and Path(model).is_file():
+        tier = "quality"  # an explicit file is used as given
+    elif tier == "auto":
         # The provider decides the tier: probe with the quality model, which always exists.
         probe = _stylizer(model, provider, threads)
         tier = "quality" if probe.provider != "CPUExecutionProvider" else "fast"

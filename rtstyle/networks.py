@@ -4,7 +4,8 @@ Both networks take RGB in [0, 1], NCHW float, and return RGB in about [0, 1] (cl
 `TransformerNet` builds both tiers from a `NetConfig`: the quality tier is Johnson's network;
 the fast tier (CPU real time) folds 2×2 pixel blocks into channels first (pixel unshuffle) and
 unfolds them at the end (pixel shuffle), so no convolution runs at full resolution, and it has
-one more stride-2 stage and fewer channels: about 20× fewer operations per frame.
+half the channels: about 10× fewer operations per frame. It is trained by distillation from
+the quality tier (`TrainConfig.teacher`).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class NetConfig:
         if arch == "johnson":
             return cls()
         if arch == "fast":
-            return cls(arch="fast", channels=(16, 32, 48, 64), residual_blocks=4)
+            return cls(arch="fast", channels=(16, 32, 64), residual_blocks=4)
         raise ValueError(f"unknown architecture {arch!r} (johnson or fast)")
 
     def to_dict(self) -> dict:
@@ -85,32 +86,37 @@ class TransformerNet(nn.Module):
     """Encoder (stride-2 convs), residual blocks, decoder (nearest upsample + conv).
 
     With channels (32, 64, 128) and 5 blocks this is exactly Johnson's network. The fast tier
-    wraps the same parts in a pixel unshuffle / shuffle pair (see the module docstring).
-    Any input size works: it is padded (edge pixels repeated) to a multiple of `stride`, and
-    the output cropped back.
+    (see the module docstring) works on 2×2 pixel blocks folded into channels, and its last
+    convolution also sees those folded input pixels (a skip connection), so fine detail
+    survives the low internal resolution. Any input size works: it is padded (edge pixels
+    repeated) to a multiple of `stride`, and the output cropped back.
     """
 
     def __init__(self, config: NetConfig = NetConfig()):
         super().__init__()
         self.config = config
+        self.fast = config.arch == "fast"
         c = config.channels
-        if config.arch == "johnson":
-            first = [ConvNormReLU(3, c[0], 9)]
-            last = [ConvLayer(c[0], 3, 9)]
-        else:
-            first = [nn.PixelUnshuffle(2), ConvNormReLU(12, c[0], 3)]
-            last = [ConvLayer(c[0], 12, 3), nn.PixelShuffle(2)]
+        first = ConvNormReLU(12, c[0], 3) if self.fast else ConvNormReLU(3, c[0], 9)
         down = [ConvNormReLU(c[i], c[i + 1], 3, stride=2) for i in range(len(c) - 1)]
-        self.encoder = nn.Sequential(*first, *down)
+        self.encoder = nn.Sequential(first, *down)
         self.residuals = nn.Sequential(*[ResidualBlock(c[-1]) for _ in range(config.residual_blocks)])
         up = [UpsampleConv(c[i + 1], c[i]) for i in reversed(range(len(c) - 1))]
-        self.decoder = nn.Sequential(*up, *last)
-        self.stride = 2 ** (len(c) - 1) * (1 if config.arch == "johnson" else 2)
+        if self.fast:
+            self.decoder = nn.Sequential(*up)
+            self.head = ConvLayer(c[0] + 12, 12, 3)
+        else:
+            self.decoder = nn.Sequential(*up, ConvLayer(c[0], 3, 9))
+        self.stride = 2 ** (len(c) - 1) * (2 if self.fast else 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2], x.shape[-1]
         x = F.pad(x, (0, _pad_amount(w, self.stride), 0, _pad_amount(h, self.stride)), mode="replicate")
+        if self.fast:
+            x = F.pixel_unshuffle(x, 2)
         y = self.decoder(self.residuals(self.encoder(x)))
+        if self.fast:
+            y = F.pixel_shuffle(self.head(torch.cat([y, x], dim=1)), 2)
         return y[..., :h, :w]
 
 

