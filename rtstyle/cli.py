@@ -135,7 +135,7 @@ def webcam(
 ) -> None:
     """The live loop: keys n/p next/previous style, v side-by-side, s snapshot, q or Esc quit."""
     from .capture import LiveConfig, run_live
-    from .registry import bundled_styles
+    from .registry import FAST_SUFFIX, bundled_models, bundled_styles
 
     if tier not in ("auto", "fast", "quality"):
         raise UserError(f"--tier must be auto, fast or quality, got {tier!r}")
@@ -145,7 +145,11 @@ def webcam(
         # The provider decides the tier: probe with the quality model, which always exists.
         probe = _stylizer(model, provider, threads)
         tier = "quality" if probe.provider != "CPUExecutionProvider" else "fast"
-        say(f"running on {probe.provider}: using the {tier} tier (--tier to choose)")
+        if tier == "fast" and f"{probe.name}{FAST_SUFFIX}" not in bundled_models():
+            say(f"running on {probe.provider}: no fast tier is bundled for {probe.name}, using the quality tier (expect a few FPS on a CPU)")
+            tier = "quality"
+        else:
+            say(f"running on {probe.provider}: using the {tier} tier (--tier to choose)")
 
     def load(name: str):
         stylizer = _stylizer(name, provider, threads, tier)

@@ -11,15 +11,25 @@ relu5_1, `vgg.style_distance`) over the unstyled photo's Gram distance, tv the m
 difference of neighbouring pixels (0..1 units). Both ratios start near 0 and 1, so the weights
 are a trade-off that needs no rescaling per image, style or size.
 
+Defaults: content 1, style 20, tv 0.01. Style 20 leaves the photo's objects clearly readable
+(content_rel about 0.8) while the Gram distance falls to about 2% of the unstyled photo's
+(tubingen + starry night, 384 px, 100 iterations); style 10 looks tamer (content_rel 0.7,
+style_rel 0.028), 30 more painterly (content_rel 0.94, style_rel 0.017). L-BFGS: step 1, no line search (one VGG pass per iteration, as in Johnson's
+neural-style), 20 correction pairs (10, 50 and 100 gave the same result; 20 keeps the state
+under 200 MB at 1024 px).
+
 Several styles are blended by one target Gram per layer, the weighted mean of the styles'
 Grams. For weights that sum to 1 this has exactly the gradient of the weighted sum of per-style
 losses (the two differ by a constant), at the cost of one.
 
-Coarse to fine: the image is optimized at the smallest of `scales` (longer side in pixels),
+Coarse to fine: the image is optimized at the smallest of `scales` (longer side in pixels;
+automatically halving from `size` down to 256 or less: 512 -> [256, 512], 1024 -> [256, 512, 1024]),
 upsampled (bicubic) as the start of the next one, and so on up to `size`; photo and style are
 resized for each scale from their full-resolution files, the style so that its longer side is
 `style_scale` times the scale's (as in Johnson's neural-style: it sets the brush-stroke size).
-`iterations` counts VGG forward+backward passes, the unit of time, over all scales.
+`iterations` counts VGG forward+backward passes, the unit of time, over all scales; by default
+each finer scale gets half the iterations of the one before (it costs four times as much), so
+500 at 512 px is 333 at 256 then 167 at 512.
 
 Colour (`preserve_color`): luminance-only transfer (Gatys et al. 2017, "Controlling perceptual
 factors in neural style transfer"). Photo and style are turned to luminance, the style's
@@ -31,7 +41,9 @@ does not keep them exactly, and can make colours that are in neither image.
 
 Precision: the VGG forward and backward run under bf16 autocast where that is faster (CUDA
 with bf16; CPUs with native bf16, where it also uses channels_last); the image, the Gram
-matrices, the losses and the optimizer state stay in float32.
+matrices, the losses and the optimizer state stay in float32. On a 2-core AVX512-BF16 CPU
+this makes a VGG pass about 1.6x faster for the same result. fp16 (CUDA without bf16) scales
+the objective by a constant so that its gradients do not underflow.
 """
 
 from __future__ import annotations
@@ -55,7 +67,8 @@ from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, content_distance, gram_matr
 
 MIN_SIDE = 32  # relu5_1 sits below four 2× poolings
 MAX_SIZE = 8192
-COARSEST = 512  # automatic scales halve down to this
+COARSEST = 256  # automatic scales halve down to at most this
+FP16_LOSS_SCALE = 2.0**16
 
 
 @dataclass
@@ -70,7 +83,7 @@ class StillConfig:
     iterations: int = 500  # VGG forward+backward passes, all scales together
     optimizer: str = "lbfgs"  # "lbfgs" or "adam"
     content_weight: float = 1.0
-    style_weight: float = 10.0
+    style_weight: float = 20.0
     tv_weight: float = 0.01
     init: str = "content"  # "content" or "random"
     preserve_color: bool = False
@@ -81,7 +94,7 @@ class StillConfig:
     scales: Optional[list[int]] = None  # coarse-to-fine longer sides; None: automatic
     scale_iterations: Optional[list[int]] = None  # iterations per scale; None: automatic
     precision: str = "auto"  # "auto", "fp32", "bf16" or "fp16" for the VGG passes
-    lbfgs_history: int = 50
+    lbfgs_history: int = 20
     lr: float = 0.02  # Adam step, in 0..1 pixel units
     vgg_weights: Optional[str] = None
 
@@ -96,7 +109,8 @@ class StillResult:
 
 
 def auto_scales(size: int) -> list[int]:
-    """[size] up to 512; above, halving down to the first side <= 512: 1024 -> [512, 1024]."""
+    """Halving down to the first side <= 256: 256 -> [256], 384 -> [192, 384], 512 -> [256, 512],
+    1024 -> [256, 512, 1024]."""
     scales = [size]
     while scales[0] > COARSEST:
         scales.insert(0, (scales[0] + 1) // 2)
@@ -119,6 +133,8 @@ def _check(config: StillConfig) -> tuple[list[int], list[int], np.ndarray]:
         raise UserError(f"optimizer must be lbfgs or adam, got {config.optimizer!r}")
     if config.init not in ("content", "random"):
         raise UserError(f"init must be content or random, got {config.init!r}")
+    if config.device not in ("auto", "cpu", "cuda") and not config.device.startswith("cuda:"):
+        raise UserError(f"device must be auto, cpu or cuda, got {config.device!r}")
     if config.precision not in ("auto", "fp32", "bf16", "fp16"):
         raise UserError(f"precision must be auto, fp32, bf16 or fp16, got {config.precision!r}")
     if not isinstance(config.size, int) or not MIN_SIDE <= config.size <= MAX_SIZE:
@@ -163,12 +179,18 @@ def pick_precision(name: str, device: torch.device) -> Optional[torch.dtype]:
         return torch.float16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    # CPU: bf16 only with native support (AVX512-BF16 / AMX); emulated, it is slower than fp32.
+    # CPU: bf16 only with native instructions (AVX512-BF16, AMX); emulated, it is slower than fp32.
+    return torch.bfloat16 if _native_cpu_bf16() else None
+
+
+def _native_cpu_bf16() -> bool:
     try:
-        native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    except (AttributeError, RuntimeError):
-        native = False
-    return torch.bfloat16 if native else None
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return False
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except (AttributeError, RuntimeError, OSError):
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _to_tensor(bgr: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -279,15 +301,19 @@ def stylize_still(
     for path, img in [(config.content, content_full)] + list(zip(config.styles, styles_full)):
         if min(img.shape[:2]) < 4:
             raise UserError(f"image too small to stylize: {path} ({img.shape[1]}x{img.shape[0]})")
-    h0, w0 = content_full.shape[:2]
-    if min(h0, w0) * scales[0] / max(h0, w0) < 16:
-        raise UserError(f"the photo's shorter side would be under 16 pixels at {scales[0]}: use a larger size")
+    for path, img, side in [(config.content, content_full, scales[0])] + [
+            (p, im, round(scales[0] * config.style_scale)) for p, im in zip(config.styles, styles_full)]:
+        if min(img.shape[:2]) * side / max(img.shape[:2]) < 16:
+            raise UserError(f"{path}: its shorter side would be under 16 pixels at {side}: use a larger size or style scale")
 
     from .train import pick_device
 
     device = pick_device(config.device)
     dtype = pick_precision(config.precision, device)
     channels_last = dtype is not None and device.type == "cpu"
+    # fp16 gradients of these small losses underflow: scale the objective (neither L-BFGS
+    # nor Adam minds a constant factor).
+    grad_scale = FP16_LOSS_SCALE if dtype == torch.float16 else 1.0
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
     vgg = VGG19(config.vgg_weights, last_layer="relu5_1").to(device)
@@ -315,7 +341,7 @@ def stylize_still(
             for scale, n_its in zip(scales, scale_its):
                 t_scale = time.perf_counter()
                 content_scaled = _resize(content_full, scale)
-                style_side = max(16, round(scale * config.style_scale))
+                style_side = round(scale * config.style_scale)
                 styles_scaled = [_resize(s, style_side) for s in styles_full]
                 if config.preserve_color:
                     styles_scaled = [_grey_style(s, content_scaled) for s in styles_scaled]
@@ -364,32 +390,36 @@ def stylize_still(
                     return loss
 
                 if config.optimizer == "lbfgs":
+                    # Classic settings (neural-style): step 1, no line search, so one VGG pass per
+                    # iteration; the tolerances are off because `iterations` is the budget.
                     opt = torch.optim.LBFGS([x], lr=1.0, max_iter=n_its, max_eval=n_its + 1, history_size=config.lbfgs_history,
                                             tolerance_grad=0.0, tolerance_change=0.0, line_search_fn=None)
-
-                    def closure() -> torch.Tensor:
-                        opt.zero_grad(set_to_none=True)
-                        loss = evaluate()
-                        loss.backward()
-                        return loss
-
-                    try:
-                        opt.step(closure)
-                    except _Stop:
-                        pass
                 else:
                     opt = torch.optim.Adam([x], lr=config.lr)
-                    try:
+
+                def closure() -> torch.Tensor:
+                    opt.zero_grad(set_to_none=True)
+                    loss = evaluate() * grad_scale
+                    loss.backward()
+                    if not bool(torch.isfinite(x.grad).all()):  # fp16 overflow: keep the best so far
+                        raise _Stop
+                    return loss
+
+                try:
+                    if config.optimizer == "lbfgs":
+                        opt.step(closure)
+                    else:
                         while evals < n_its:
-                            opt.zero_grad(set_to_none=True)
-                            evaluate().backward()
-                            opt.step()
-                    except _Stop:
-                        pass
+                            opt.step(closure)
+                except _Stop:
+                    pass
                 # The best evaluated image (L-BFGS's last step is never evaluated, and a
                 # diverging step never wins): the start of the next scale and the result.
                 x = best
                 result.scale_times[scale] = time.perf_counter() - t_scale
+                if progress and not show:
+                    print(f"still: {scale} px, {evals} iterations in {result.scale_times[scale]:.1f} s, loss {best_loss:.4f}",
+                          file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         if best is not None:
             write_image(out, finish(best, content_scaled))

@@ -220,7 +220,8 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
         if ckpt.get("style_sha256") != style_hash:
             raise UserError(f"--resume: {out} was trained on another style image; give a new output name")
         net.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+        if "optimizer" in ckpt:  # shipped checkpoints keep the weights only
+            optimizer.load_state_dict(ckpt["optimizer"])
         start, elapsed = int(ckpt["step"]), float(ckpt.get("elapsed", 0.0))
         log(f"resuming {out} at step {start}")
     elif resume:
