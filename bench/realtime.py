@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         verdicts[tier] = worst["sizes"][first]["ratio"] >= BAR
         print(f"{tier} tier at {first}: slowest is {worst['model']} at {worst['sizes'][first]['ratio']:.2f}x {REFERENCE} "
               f"(bar: {BAR:.0f}x) -> {'PASS' if verdicts[tier] else 'FAIL'}")
+    if not verdicts:
+        print("no fast-tier model in this run (none bundled; time candidates with --extra PATH.onnx ...)")
     verdict = verdicts.get("fast")
 
     if args.json:

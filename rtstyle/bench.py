@@ -121,10 +121,18 @@ def _count_flops_cached(path: str, _mtime: int, _size: int, height: int, width: 
 
 
 def count_params(onnx_path: str | os.PathLike) -> int:
-    """Number of weights: the element count of every initializer."""
+    """Number of weights: the element count of every initializer (for an int8 model that
+    includes its per-channel scales and zero points)."""
+    path = Path(onnx_path)
+    stat = path.stat()
+    return _count_params_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _count_params_cached(path: str, _mtime: int, _size: int) -> int:
     import onnx
 
-    model = onnx.load(str(onnx_path))
+    model = onnx.load(path)
     return int(sum(int(np.prod(t.dims)) for t in model.graph.initializer))
 
 

@@ -68,7 +68,7 @@ from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, content_distance, gram_matr
 MIN_SIDE = 32  # relu5_1 sits below four 2× poolings
 MAX_SIZE = 8192
 COARSEST = 256  # automatic scales halve down to at most this
-FP16_LOSS_SCALE = 2.0**16
+FP16_LOSS_SCALE = 2.0**10
 
 
 @dataclass

@@ -81,6 +81,12 @@ def test_adam_loss_falls(files):
     assert _falls(result)
 
 
+def test_fp32_precision(files):
+    # (fp16 is for CUDA GPUs without bf16; on a CPU it is emulated and far too slow to test here.)
+    result = stylize_still(_config(files, "fp32.png", precision="fp32", iterations=8), progress=False)
+    assert len(result.history) == 8 and _falls(result)
+
+
 def test_same_seed_same_result(files):
     a = stylize_still(_config(files, "seed_a.png", init="random", iterations=4, seed=3), progress=False)
     b = stylize_still(_config(files, "seed_b.png", init="random", iterations=4, seed=3), progress=False)
@@ -154,6 +160,8 @@ def test_bad_inputs(files, tmp_path):
         dict(size=8),
         dict(size=0),
         dict(optimizer="sgd"),
+        dict(device="tpu"),
+        dict(style_weights=[0.0]),
         dict(init="noise"),
         dict(scales=[64, 32]),
         dict(output=str(tmp_path / "no_such_folder" / "out.png")),
