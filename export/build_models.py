@@ -14,7 +14,7 @@ from pathlib import Path
 from rtstyle.export import export_onnx
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ["mosaic", "candy", "udnie", "starry-night", "the-scream", "shipwreck"]
+SHIPPED = ["mosaic", "candy", "udnie", "starry-night", "the-scream", "shipwreck", "mosaic-steady"]
 
 
 def main(names: list[str]) -> None:

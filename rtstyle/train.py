@@ -3,7 +3,10 @@
 The loss is the evaluation protocol of `rtstyle evaluate`, made differentiable: per photo,
     content_weight * content_rel + style_weight * style_rel + tv_weight * total variation
       (+ stability_weight * the change of the output under a small shift and noise of the input)
-(or, with a `teacher`, the mean absolute difference to a trained network's output)
+(or, with a `teacher`, distillation: the mean absolute difference, of pixels and of their
+ gradients, to a trained model's stylization of the whole photo, computed once per photo with
+ onnxruntime; `input_noise` > 0 perturbs only the student's input, so it learns to ignore
+ noise, which makes it steadier on video)
 where content_rel is the relu4_2 feature distance over the photo's own feature energy and
 style_rel the Gram distance (relu1_1..relu5_1) over the unstyled photo's Gram distance. Both
 are ratios near 1, so the weights read as a trade-off and need no per-style rescaling.
@@ -11,7 +14,6 @@ are ratios near 1, so the weights read as a trade-off and need no per-style resc
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import os
@@ -27,6 +29,7 @@ import torch
 from .errors import UserError
 from .imageio import list_images, read_image, resize_longer_side, write_image
 from .networks import NetConfig, build_network
+from .precision import autocast
 from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, content_distance, gram_matrix, style_distance, total_variation
 
 
@@ -38,7 +41,7 @@ class TrainConfig:
     iterations: int = 2000
     size: int = 256  # training crop side
     batch: int = 4
-    lr: float = 1e-3
+    lr: float = 1e-3  # Adam; decays along a cosine to lr/10 at the last iteration
     content_weight: float = 1.0
     style_weight: float = 4.0
     tv_weight: float = 0.3
@@ -51,7 +54,12 @@ class TrainConfig:
     device: str = "auto"
     vgg_weights: str | None = None
     time_limit: float = 0.0  # seconds; > 0 stops early (with a checkpoint) when reached
-    teacher: str | None = None  # a trained checkpoint: learn to reproduce its outputs (distillation)
+    teacher: str | None = None  # a trained model (bundled name or .onnx): learn to reproduce its outputs;
+    # "self": the --init network's own output on each crop (stability fine-tuning that keeps its look)
+    edge_weight: float = 1.0  # distillation: weight of the image-gradient difference (keeps strokes sharp)
+    input_noise: float = 0.0  # distillation: noise std (0-1 scale) on the student's input only
+    init: str | None = None  # start from this checkpoint's weights (fine-tuning), at step 0
+    max_photos: int = 0  # > 0: train on this many of the photos (evenly spaced); the teacher runs once per photo
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -60,13 +68,6 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: PyTorch sees no CUDA GPU here")
     return torch.device(name)
-
-
-def autocast(device: torch.device):
-    """bf16 autocast: AMX on recent Intel CPUs, tensor cores on CUDA."""
-    if device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported()):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return torch.autocast(device.type, dtype=torch.float16) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -121,6 +122,53 @@ class PhotoCrops:
         return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255)
 
 
+SHIFT = 4  # stability fine-tuning: how far (pixels) the student's crop moves within the teacher's
+
+
+class TeacherCrops(PhotoCrops):
+    """Aligned random crops of photos and of a trained model's stylization of each whole photo.
+
+    The teacher runs once per photo (onnxruntime, on first use) on the full photo, as it will
+    at run time on a full frame. Its outputs stay in memory and, as PNG, in the user cache
+    folder (keyed by the teacher file's hash and the scale), so a resumed or repeated run with
+    the same teacher does not pay for them again.
+    """
+
+    def __init__(self, paths: list[Path], scale: int, size: int, teacher: str):
+        from .registry import cache_dir
+        from .stylizer import Stylizer
+
+        super().__init__(paths, scale, size)
+        self.stylizer = Stylizer(teacher, threads=torch.get_num_threads())
+        self.folder = cache_dir() / "distill" / f"{file_sha256(self.stylizer.path)[:16]}-{scale}"
+        self.targets: dict[int, np.ndarray] = {}
+
+    def pair(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        photo = self.photo(i)
+        if i not in self.targets:
+            key = hashlib.sha256(str(self.paths[i].resolve()).encode()).hexdigest()[:12]
+            cached = self.folder / f"{self.paths[i].stem}-{key}.png"
+            bgr = cv2.imread(str(cached)) if cached.is_file() else None
+            if bgr is None or bgr.shape != photo.shape:
+                bgr = self.stylizer(photo[..., ::-1])
+                self.folder.mkdir(parents=True, exist_ok=True)
+                write_image(cached, bgr)
+            self.targets[i] = bgr[..., ::-1]
+        return photo, self.targets[i]
+
+    def batch(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        # No flips or rescaling: the teacher's output is tied to the photo's pixel grid.
+        out = np.empty((2, n, self.size, self.size, 3), np.uint8)
+        for k in range(n):
+            photo, target = self.pair(int(rng.integers(len(self.paths))))
+            h, w = photo.shape[:2]
+            y, x = int(rng.integers(h - self.size + 1)), int(rng.integers(w - self.size + 1))
+            out[0, k] = photo[y : y + self.size, x : x + self.size]
+            out[1, k] = target[y : y + self.size, x : x + self.size]
+        t = torch.from_numpy(out).permute(0, 1, 4, 2, 3).float().div_(255)
+        return t[0], t[1]
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     torch.save(state, tmp)
@@ -169,21 +217,13 @@ class PerceptualLoss(torch.nn.Module):
         return terms
 
 
-class DistillationLoss(torch.nn.Module):
-    """Mean absolute difference to a trained network's output: how the fast tier is trained."""
-
-    def __init__(self, teacher_checkpoint: str, device: torch.device):
-        super().__init__()
-        ckpt = load_checkpoint(teacher_checkpoint)
-        self.teacher = build_network(ckpt["net"])
-        self.teacher.load_state_dict(ckpt["model"])
-        self.teacher.to(device).eval().requires_grad_(False)
-
-    def forward(self, photos: torch.Tensor, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
-        with torch.no_grad():
-            target = self.teacher(photos).clamp(0, 1)
-        distill = (outputs.float() - target.float()).abs().mean()
-        return {"distill": distill, "loss": distill}
+def distillation_loss(outputs: torch.Tensor, targets: torch.Tensor, edge_weight: float) -> dict[str, torch.Tensor]:
+    """Mean absolute difference of pixels, plus of horizontal and vertical differences (edges)."""
+    outputs = outputs.float()
+    pixels = (outputs - targets).abs().mean()
+    diff = outputs - targets
+    edges = (diff[..., 1:, :] - diff[..., :-1, :]).abs().mean() + (diff[..., :, 1:] - diff[..., :, :-1]).abs().mean()
+    return {"pixels": pixels, "edges": edges, "loss": pixels + edge_weight * edges}
 
 
 def stability_term(net: torch.nn.Module, photos: torch.Tensor, outputs: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -206,12 +246,25 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
     style_bgr = read_image(config.style)
     style_rgb = resize_longer_side(style_bgr, config.scale, cv2.INTER_AREA)[..., ::-1]
     train_paths, held_out = split_photos(config.data, config.holdout_every)
-    crops = PhotoCrops(train_paths, config.scale, config.size)
+    if 0 < config.max_photos < len(train_paths):
+        train_paths = [train_paths[round(k)] for k in np.linspace(0, len(train_paths) - 1, config.max_photos)]
+    distill, self_teacher = config.teacher is not None, config.teacher == "self"
+    if self_teacher and not config.init:
+        raise UserError("--teacher self fine-tunes a trained network: give it with --init")
+    if distill and not self_teacher:
+        crops = TeacherCrops(train_paths, config.scale, config.size, config.teacher)
+    else:  # the self teacher sees a slightly larger crop, so the student's crop can sit anywhere in it
+        crops = PhotoCrops(train_paths, config.scale, config.size + 2 * SHIFT if self_teacher else config.size)
 
     net_config = NetConfig.for_arch(config.arch)
+    init = load_checkpoint(config.init) if config.init else None
+    if init is not None:  # fine-tuning keeps the initial network's exact shape
+        if init["net"]["arch"] != config.arch:
+            raise UserError(f"--init: {config.init} is a {init['net']['arch']} network, not {config.arch}")
+        net_config = NetConfig.from_dict(init["net"])
     net = build_network(net_config).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    criterion = DistillationLoss(config.teacher, device) if config.teacher else PerceptualLoss(config, style_rgb, device)
+    criterion = None if distill else PerceptualLoss(config, style_rgb, device)
     style_hash = file_sha256(config.style)
     start, elapsed = 0, 0.0
 
@@ -226,6 +279,12 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
         log(f"resuming {out} at step {start}")
     elif resume:
         log(f"--resume: no checkpoint at {out} yet, starting from scratch")
+    if init is not None and start == 0:
+        net.load_state_dict(init["model"])
+        log(f"starting from the weights of {config.init}")
+    if self_teacher:
+        anchor = build_network(net_config).to(device).eval().requires_grad_(False)
+        anchor.load_state_dict(init["model"])
 
     preview_photo = read_image(held_out[0] if held_out else train_paths[0])
     preview = to_tensor(resize_longer_side(preview_photo, config.scale, cv2.INTER_AREA)[..., ::-1].copy()).to(device)
@@ -259,10 +318,29 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
         with progress:
             while step < config.iterations:
                 rng = np.random.default_rng([config.seed, step])
-                photos = crops.batch(config.batch, rng).to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                for group in optimizer.param_groups:
+                    group["lr"] = config.lr * (0.55 + 0.45 * math.cos(math.pi * step / config.iterations))
+                if self_teacher:
+                    # The student sees the crop moved by up to SHIFT pixels (plus noise, below) and
+                    # must give the anchor's output at the same place: steady under small motion.
+                    wide = crops.batch(config.batch, rng).to(device)
+                    with torch.no_grad(), autocast(device):
+                        wide_targets = anchor(wide).float().clamp(0, 1)
+                    y, x = (int(v) for v in rng.integers(0, 2 * SHIFT + 1, size=2))
+                    window = (..., slice(y, y + config.size), slice(x, x + config.size))
+                    photos, targets = wide[window].cpu(), wide_targets[window]
+                elif distill:
+                    photos, targets = crops.batch(config.batch, rng)
+                if distill:
+                    if config.input_noise > 0:
+                        sigma = config.input_noise * torch.from_numpy(rng.random((len(photos), 1, 1, 1), np.float32))
+                        photos = (photos + sigma * torch.from_numpy(rng.standard_normal(photos.shape, np.float32))).clamp_(0, 1)
+                    photos, targets = photos.to(device).contiguous(memory_format=torch.channels_last), targets.to(device)
+                else:
+                    photos = crops.batch(config.batch, rng).to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
                 with autocast(device):
                     outputs = net(photos)
-                    terms = criterion(photos, outputs)
+                    terms = distillation_loss(outputs, targets, config.edge_weight) if distill else criterion(photos, outputs)
                     loss = terms["loss"]
                     if config.stability_weight > 0:
                         terms["stable"] = stability_term(net, photos, outputs, rng)

@@ -52,6 +52,58 @@ def test_train_resume_export_image(photos, tmp_path):
     assert cv2.imread(str(out)).shape == (60, 80, 3)
 
 
+def test_distillation_learns_the_teachers_outputs(photos, tiny_model, tmp_path, monkeypatch):
+    """`--teacher`: a fast-tier student trained on the teacher's own outputs gets closer to them."""
+    from rtstyle.stylizer import Stylizer
+    from rtstyle.train import TeacherCrops, split_photos
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder, style = photos
+    paths, _ = split_photos(str(folder), 20)
+    crops = TeacherCrops(paths, scale=64, size=32, teacher=str(tiny_model))
+    inputs, targets = crops.batch(3, np.random.default_rng(0))
+    assert inputs.shape == targets.shape == (3, 3, 32, 32)
+    # Crops are aligned: the target crop is the teacher's output at the input crop's place.
+    photo, target = crops.pair(0)
+    np.testing.assert_array_equal(target, Stylizer(tiny_model, provider="cpu")(photo[..., ::-1])[..., ::-1])
+    assert len(list((tmp_path / "cache" / "rtstyle" / "distill").glob("*/*.png"))) >= 1  # reused by the next run
+
+    ckpt = tmp_path / "student.pt"
+    args = ["train", "--style", style, "--data", folder, "-o", ckpt, "--size", 32, "--batch", 4, "--scale", 64,
+            "--arch", "fast", "--teacher", tiny_model, "--input-noise", 0.03, "--lr", 0.01, "--checkpoint-every", 1000]
+
+    def distance(steps: int) -> float:
+        run = subprocess.run([*RTSTYLE, *map(str, args), "--iterations", str(steps), "--resume"], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        student = tmp_path / "student.onnx"
+        assert subprocess.run([*RTSTYLE, "export", str(ckpt), "-o", str(student)], capture_output=True).returncode == 0
+        out = Stylizer(student, provider="cpu")(photo[..., ::-1])[..., ::-1]
+        return float(np.abs(out.astype(np.int16) - target).mean())
+
+    before, after = distance(1), distance(60)
+    assert torch.load(ckpt, weights_only=True)["net"]["arch"] == "fast"
+    assert after < 0.7 * before, (before, after)
+
+
+def test_stability_fine_tuning_from_a_trained_network(photos, tiny_checkpoint, tmp_path):
+    """`--init X --teacher self`: starts from X's weights and shape, anchored to X's own outputs."""
+    folder, style = photos
+    ckpt = tmp_path / "steady.pt"
+    args = ["train", "--style", style, "--data", folder, "-o", ckpt, "--size", 32, "--batch", 2, "--scale", 64,
+            "--init", tiny_checkpoint, "--teacher", "self", "--input-noise", 0.04, "--iterations", 2]
+    run = subprocess.run([*RTSTYLE, *map(str, args)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    start, tuned = torch.load(tiny_checkpoint, weights_only=True), torch.load(ckpt, weights_only=True)
+    assert tuned["net"] == start["net"] and tuned["step"] == 2 and tuned["config"]["input_noise"] == 0.04
+    assert any(not torch.equal(tuned["model"][k], start["model"][k]) for k in start["model"])
+
+    wrong = subprocess.run([*RTSTYLE, *map(str, args), "--arch", "fast", "-o", tmp_path / "x.pt"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "is a johnson network" in wrong.stderr
+    no_init = [a for a in map(str, args) if a not in ("--init", str(tiny_checkpoint))]
+    alone = subprocess.run([*RTSTYLE, *no_init, "-o", str(tmp_path / "y.pt")], capture_output=True, text=True)
+    assert alone.returncode == 2 and "--teacher self" in alone.stderr and "Traceback" not in alone.stderr
+
+
 def test_resume_refuses_another_style(photos, tmp_path):
     from rtstyle.train import TrainConfig, train
 
