@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 
 import torch
 
 
+@functools.cache  # asked once per training step
 def native_cpu_bf16() -> bool:
     """True on CPUs with bf16 instructions (AVX512-BF16, AMX); emulated bf16 is slower than fp32."""
     try:
