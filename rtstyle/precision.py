@@ -21,10 +21,16 @@ def native_cpu_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def autocast(device: torch.device):
-    """Mixed precision where it is faster: bf16 on CUDA and on CPUs with native bf16, else fp32."""
+def mixed_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype that is faster than float32 on `device`, or None where there is none."""
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu" and native_cpu_bf16():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device):
+    """Mixed precision where it is faster (see `mixed_dtype`), else a no-op context."""
+    dtype = mixed_dtype(device)
+    return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()

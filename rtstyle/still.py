@@ -63,7 +63,7 @@ import torch.nn.functional as F
 from .errors import UserError
 from .imageio import read_image, resize_longer_side, write_image
 from .outputs import check_output
-from .precision import native_cpu_bf16
+from .precision import mixed_dtype
 from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, content_distance, gram_matrix, style_distance, total_variation
 
 MIN_SIDE = 32  # relu5_1 sits below four 2× poolings
@@ -178,10 +178,7 @@ def pick_precision(name: str, device: torch.device) -> Optional[torch.dtype]:
         return torch.bfloat16
     if name == "fp16":
         return torch.float16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    # CPU: bf16 only with native instructions (AVX512-BF16, AMX); emulated, it is slower than fp32.
-    return torch.bfloat16 if native_cpu_bf16() else None
+    return mixed_dtype(device)
 
 
 def _to_tensor(bgr: np.ndarray, device: torch.device) -> torch.Tensor:

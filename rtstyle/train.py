@@ -219,11 +219,17 @@ class PerceptualLoss(torch.nn.Module):
 
 def distillation_loss(outputs: torch.Tensor, targets: torch.Tensor, edge_weight: float) -> dict[str, torch.Tensor]:
     """Mean absolute difference of pixels, plus of horizontal and vertical differences (edges)."""
-    outputs = outputs.float()
-    pixels = (outputs - targets).abs().mean()
-    diff = outputs - targets
+    diff = outputs.float() - targets
+    pixels = diff.abs().mean()
     edges = (diff[..., 1:, :] - diff[..., :-1, :]).abs().mean() + (diff[..., :, 1:] - diff[..., :, :-1]).abs().mean()
     return {"pixels": pixels, "edges": edges, "loss": pixels + edge_weight * edges}
+
+
+def add_input_noise(photos: torch.Tensor, strength: float, rng: np.random.Generator) -> torch.Tensor:
+    """Gaussian noise of std strength·U(0, 1), drawn per image, clamped to [0, 1]."""
+    sigma = strength * rng.random((len(photos), 1, 1, 1), np.float32)
+    noise = torch.from_numpy(sigma * rng.standard_normal(photos.shape, np.float32)).to(photos.device)
+    return (photos + noise).clamp_(0, 1)
 
 
 def stability_term(net: torch.nn.Module, photos: torch.Tensor, outputs: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -328,16 +334,14 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
                         wide_targets = anchor(wide).float().clamp(0, 1)
                     y, x = (int(v) for v in rng.integers(0, 2 * SHIFT + 1, size=2))
                     window = (..., slice(y, y + config.size), slice(x, x + config.size))
-                    photos, targets = wide[window].cpu(), wide_targets[window]
+                    photos, targets = wide[window], wide_targets[window]
                 elif distill:
-                    photos, targets = crops.batch(config.batch, rng)
-                if distill:
-                    if config.input_noise > 0:
-                        sigma = config.input_noise * torch.from_numpy(rng.random((len(photos), 1, 1, 1), np.float32))
-                        photos = (photos + sigma * torch.from_numpy(rng.standard_normal(photos.shape, np.float32))).clamp_(0, 1)
-                    photos, targets = photos.to(device).contiguous(memory_format=torch.channels_last), targets.to(device)
+                    photos, targets = (t.to(device) for t in crops.batch(config.batch, rng))
                 else:
-                    photos = crops.batch(config.batch, rng).to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                    photos, targets = crops.batch(config.batch, rng).to(device), None
+                if distill and config.input_noise > 0:
+                    photos = add_input_noise(photos, config.input_noise, rng)
+                photos = photos.contiguous(memory_format=torch.channels_last)
                 with autocast(device):
                     outputs = net(photos)
                     terms = distillation_loss(outputs, targets, config.edge_weight) if distill else criterion(photos, outputs)
