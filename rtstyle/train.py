@@ -4,8 +4,8 @@ The loss is the evaluation protocol of `rtstyle evaluate`, made differentiable: 
     content_weight * content_rel + style_weight * style_rel + tv_weight * total variation
       (+ stability_weight * the change of the output under a small shift and noise of the input)
 (or, with a `teacher`, distillation: the mean absolute difference, of pixels and of their
- gradients, to a trained model's stylization of the whole photo, computed once per photo with
- onnxruntime; `input_noise` > 0 perturbs only the student's input, so it learns to ignore
+ gradients, to a trained model's stylization of the same crop, computed once per crop with
+ onnxruntime, plus `perceptual_weight` times the loss above; `input_noise` > 0 perturbs only the student's input, so it learns to ignore
  noise, which makes it steadier on video)
 where content_rel is the relu4_2 feature distance over the photo's own feature energy and
 style_rel the Gram distance (relu1_1..relu5_1) over the unstyled photo's Gram distance. Both
@@ -57,9 +57,10 @@ class TrainConfig:
     teacher: str | None = None  # a trained model (bundled name or .onnx): learn to reproduce its outputs;
     # "self": the --init network's own output on each crop (stability fine-tuning that keeps its look)
     edge_weight: float = 1.0  # distillation: weight of the image-gradient difference (keeps strokes sharp)
+    perceptual_weight: float = 0.0  # distillation: > 0 adds this times the perceptual loss (texture a small student cannot copy exactly)
     input_noise: float = 0.0  # distillation: noise std (0-1 scale) on the student's input only
     init: str | None = None  # start from this checkpoint's weights (fine-tuning), at step 0
-    max_photos: int = 0  # > 0: train on this many of the photos (evenly spaced); the teacher runs once per photo
+    teacher_crops: int = 2000  # distillation: how many crops the teacher stylizes (once; cached)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -107,7 +108,8 @@ class PhotoCrops:
             self.cache[i] = img[..., ::-1].copy()
         return self.cache[i]
 
-    def batch(self, n: int, rng: np.random.Generator) -> torch.Tensor:
+    def crops(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n random crops, N×size×size×3 uint8 RGB."""
         out = np.empty((n, self.size, self.size, 3), np.uint8)
         for k in range(n):
             img = self.photo(int(rng.integers(len(self.paths))))
@@ -119,54 +121,55 @@ class PhotoCrops:
                 interp = cv2.INTER_AREA if side > self.size else cv2.INTER_CUBIC
                 crop = cv2.resize(crop, (self.size, self.size), interpolation=interp)
             out[k] = crop[:, ::-1] if rng.random() < 0.5 else crop
-        return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255)
+        return out
+
+    def batch(self, n: int, rng: np.random.Generator) -> torch.Tensor:
+        return to_batch(self.crops(n, rng))
+
+
+def to_batch(rgb: np.ndarray) -> torch.Tensor:
+    """N×H×W×3 uint8 RGB → N×3×H×W float in [0, 1]."""
+    return torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div_(255)
 
 
 SHIFT = 4  # stability fine-tuning: how far (pixels) the student's crop moves within the teacher's
 
 
-class TeacherCrops(PhotoCrops):
-    """Aligned random crops of photos and of a trained model's stylization of each whole photo.
+class TeacherCrops:
+    """A fixed set of random photo crops and a trained model's stylization of each crop.
 
-    The teacher runs once per photo (onnxruntime, on first use) on the full photo, as it will
-    at run time on a full frame. Its outputs stay in memory and, as PNG, in the user cache
-    folder (keyed by the teacher file's hash and the scale), so a resumed or repeated run with
-    the same teacher does not pay for them again.
+    The teacher stylizes exactly the crop the student sees, so instance norm normalizes both
+    over the same pixels. (Targets cut out of whole-photo stylizations are not a function of
+    the crop: a student trained on them washed the style out.) The teacher runs once per crop
+    with onnxruntime; the set is saved in the user cache folder, keyed by teacher, photos,
+    sizes and seed, so a resumed or repeated run does not pay for it again.
     """
 
-    def __init__(self, paths: list[Path], scale: int, size: int, teacher: str):
+    def __init__(self, paths: list[Path], scale: int, size: int, teacher: str, count: int, seed: int = 0, log=print):
         from .registry import cache_dir
         from .stylizer import Stylizer
 
-        super().__init__(paths, scale, size)
-        self.stylizer = Stylizer(teacher, threads=torch.get_num_threads())
-        self.folder = cache_dir() / "distill" / f"{file_sha256(self.stylizer.path)[:16]}-{scale}"
-        self.targets: dict[int, np.ndarray] = {}
-
-    def pair(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        photo = self.photo(i)
-        if i not in self.targets:
-            key = hashlib.sha256(str(self.paths[i].resolve()).encode()).hexdigest()[:12]
-            cached = self.folder / f"{self.paths[i].stem}-{key}.png"
-            bgr = cv2.imread(str(cached)) if cached.is_file() else None
-            if bgr is None or bgr.shape != photo.shape:
-                bgr = self.stylizer(photo[..., ::-1])
-                self.folder.mkdir(parents=True, exist_ok=True)
-                write_image(cached, bgr)
-            self.targets[i] = bgr[..., ::-1]
-        return photo, self.targets[i]
+        stylizer = Stylizer(teacher, threads=torch.get_num_threads())
+        recipe = [file_sha256(stylizer.path), sorted(str(p.resolve()) for p in paths), scale, size, count, seed]
+        self.file = cache_dir() / "distill" / f"{hashlib.sha256(repr(recipe).encode()).hexdigest()[:16]}.npz"
+        if self.file.is_file():
+            with np.load(self.file) as saved:
+                self.photos, self.targets = saved["photos"], saved["targets"]
+            return
+        log(f"teacher {stylizer.name}: stylizing {count} crops of {size}² once (cached in {self.file.parent})")
+        self.photos = PhotoCrops(paths, scale, size).crops(count, np.random.default_rng([seed, count]))
+        self.targets = np.empty_like(self.photos)
+        for i in range(0, count, 16):  # onnxruntime takes and returns BGR
+            self.targets[i : i + 16] = stylizer(np.ascontiguousarray(self.photos[i : i + 16, ..., ::-1]))[..., ::-1]
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.file.with_name(f".{self.file.name}.tmp{os.getpid()}")
+        with open(tmp, "wb") as f:
+            np.savez(f, photos=self.photos, targets=self.targets)
+        os.replace(tmp, self.file)
 
     def batch(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        # No flips or rescaling: the teacher's output is tied to the photo's pixel grid.
-        out = np.empty((2, n, self.size, self.size, 3), np.uint8)
-        for k in range(n):
-            photo, target = self.pair(int(rng.integers(len(self.paths))))
-            h, w = photo.shape[:2]
-            y, x = int(rng.integers(h - self.size + 1)), int(rng.integers(w - self.size + 1))
-            out[0, k] = photo[y : y + self.size, x : x + self.size]
-            out[1, k] = target[y : y + self.size, x : x + self.size]
-        t = torch.from_numpy(out).permute(0, 1, 4, 2, 3).float().div_(255)
-        return t[0], t[1]
+        pick = rng.integers(len(self.photos), size=n)
+        return to_batch(self.photos[pick]), to_batch(self.targets[pick])
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -252,13 +255,11 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
     style_bgr = read_image(config.style)
     style_rgb = resize_longer_side(style_bgr, config.scale, cv2.INTER_AREA)[..., ::-1]
     train_paths, held_out = split_photos(config.data, config.holdout_every)
-    if 0 < config.max_photos < len(train_paths):
-        train_paths = [train_paths[round(k)] for k in np.linspace(0, len(train_paths) - 1, config.max_photos)]
     distill, self_teacher = config.teacher is not None, config.teacher == "self"
     if self_teacher and not config.init:
         raise UserError("--teacher self fine-tunes a trained network: give it with --init")
     if distill and not self_teacher:
-        crops = TeacherCrops(train_paths, config.scale, config.size, config.teacher)
+        crops = TeacherCrops(train_paths, config.scale, config.size, config.teacher, config.teacher_crops, config.seed, log)
     else:  # the self teacher sees a slightly larger crop, so the student's crop can sit anywhere in it
         crops = PhotoCrops(train_paths, config.scale, config.size + 2 * SHIFT if self_teacher else config.size)
 
@@ -270,7 +271,7 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
         net_config = NetConfig.from_dict(init["net"])
     net = build_network(net_config).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    criterion = None if distill else PerceptualLoss(config, style_rgb, device)
+    criterion = PerceptualLoss(config, style_rgb, device) if not distill or config.perceptual_weight > 0 else None
     style_hash = file_sha256(config.style)
     start, elapsed = 0, 0.0
 
@@ -344,7 +345,14 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
                 photos = photos.contiguous(memory_format=torch.channels_last)
                 with autocast(device):
                     outputs = net(photos)
-                    terms = distillation_loss(outputs, targets, config.edge_weight) if distill else criterion(photos, outputs)
+                    if not distill:
+                        terms = criterion(photos, outputs)
+                    else:
+                        terms = distillation_loss(outputs, targets, config.edge_weight)
+                        if criterion is not None:
+                            perceptual = criterion(photos, outputs)
+                            terms.update(style=perceptual["style"], content=perceptual["content"],
+                                         loss=terms["loss"] + config.perceptual_weight * perceptual["loss"])
                     loss = terms["loss"]
                     if config.stability_weight > 0:
                         terms["stable"] = stability_term(net, photos, outputs, rng)

@@ -60,17 +60,20 @@ def test_distillation_learns_the_teachers_outputs(photos, tiny_model, tmp_path, 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     folder, style = photos
     paths, _ = split_photos(str(folder), 20)
-    crops = TeacherCrops(paths, scale=64, size=32, teacher=str(tiny_model))
+    crops = TeacherCrops(paths, scale=64, size=32, teacher=str(tiny_model), count=24)
     inputs, targets = crops.batch(3, np.random.default_rng(0))
     assert inputs.shape == targets.shape == (3, 3, 32, 32)
-    # Crops are aligned: the target crop is the teacher's output at the input crop's place.
-    photo, target = crops.pair(0)
+    # The target is the teacher's stylization of exactly the crop the student sees.
+    photo, target = crops.photos[0], crops.targets[0]
     np.testing.assert_array_equal(target, Stylizer(tiny_model, provider="cpu")(photo[..., ::-1])[..., ::-1])
-    assert len(list((tmp_path / "cache" / "rtstyle" / "distill").glob("*/*.png"))) >= 1  # reused by the next run
+    assert crops.file.is_file() and crops.file.is_relative_to(tmp_path / "cache" / "rtstyle" / "distill")
+    again = TeacherCrops(paths, scale=64, size=32, teacher=str(tiny_model), count=24, log=pytest.fail)  # from the cache
+    np.testing.assert_array_equal(again.targets, crops.targets)
 
     ckpt = tmp_path / "student.pt"
     args = ["train", "--style", style, "--data", folder, "-o", ckpt, "--size", 32, "--batch", 4, "--scale", 64,
-            "--arch", "fast", "--teacher", tiny_model, "--input-noise", 0.03, "--lr", 0.01, "--checkpoint-every", 1000]
+            "--arch", "fast", "--teacher", tiny_model, "--teacher-crops", 24, "--input-noise", 0.03, "--lr", 0.01,
+            "--checkpoint-every", 1000]
 
     def distance(steps: int) -> float:
         run = subprocess.run([*RTSTYLE, *map(str, args), "--iterations", str(steps), "--resume"], capture_output=True, text=True)
@@ -83,6 +86,14 @@ def test_distillation_learns_the_teachers_outputs(photos, tiny_model, tmp_path, 
     before, after = distance(1), distance(60)
     assert torch.load(ckpt, weights_only=True)["net"]["arch"] == "fast"
     assert after < 0.7 * before, (before, after)
+
+    # Distillation plus the perceptual loss: the VGG terms join the teacher's (and the cached crops are reused).
+    mixed = tmp_path / "mixed.pt"
+    run = subprocess.run([*RTSTYLE, *map(str, args[:5]), "-o", str(mixed), *map(str, args[7:]), "--iterations", "10",
+                          "--perceptual-weight", "0.5", "--init", str(ckpt)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "stylizing" not in run.stderr and "style " in run.stderr and "pixels " in run.stderr
+    assert torch.load(mixed, weights_only=True)["config"]["perceptual_weight"] == 0.5
 
 
 def test_stability_fine_tuning_from_a_trained_network(photos, tiny_checkpoint, tmp_path):
