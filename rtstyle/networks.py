@@ -4,8 +4,8 @@ Both networks take RGB in [0, 1], NCHW float, and return RGB in about [0, 1] (cl
 `TransformerNet` builds both tiers from a `NetConfig`: the quality tier is Johnson's network;
 the fast tier (CPU real time) folds 2×2 pixel blocks into channels first (pixel unshuffle) and
 unfolds them at the end (pixel shuffle), so no convolution runs at full resolution, and it has
-half the channels: about 10× fewer operations per frame. It is trained by distillation from
-the quality tier (`TrainConfig.teacher`).
+half the channels: 18× fewer operations per frame. It is trained by distillation from the
+quality tier (`TrainConfig.teacher`) plus the perceptual loss (`TrainConfig.perceptual_weight`).
 """
 
 from __future__ import annotations

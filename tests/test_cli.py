@@ -154,3 +154,18 @@ def test_info_json(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert "CPUExecutionProvider" in report["providers_listed"]
+
+
+def test_webcam_on_a_cpu_takes_the_bundled_fast_tier_and_says_so(tmp_path):
+    from rtstyle.registry import FAST_SUFFIX, bundled_models
+
+    fast = [m for m in bundled_models() if m.endswith(FAST_SUFFIX)]
+    if not fast:
+        pytest.skip("no fast-tier model is bundled")
+    name = fast[0].removesuffix(FAST_SUFFIX)
+    clip = make_clip(tmp_path / "cam.mp4", frames=10, size=(64, 48), fps=30, audio=False)
+    auto = run("webcam", "-m", name, "--source", clip, "--headless", "--max-frames", 3, "--provider", "cpu")
+    assert auto.returncode == 0, auto.stderr
+    assert "using the fast tier" in auto.stderr and f"model: {name}{FAST_SUFFIX} (fast tier)" in auto.stderr
+    chosen = run("webcam", "-m", name, "--source", clip, "--headless", "--max-frames", 3, "--tier", "quality")
+    assert chosen.returncode == 0 and f"model: {name} (quality tier)" in chosen.stderr
