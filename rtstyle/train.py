@@ -5,8 +5,8 @@ The loss is the evaluation protocol of `rtstyle evaluate`, made differentiable: 
       (+ stability_weight * the change of the output under a small shift and noise of the input)
 (or, with a `teacher`, distillation: the mean absolute difference, of pixels and of their
  gradients, to a trained model's stylization of the same crop, computed once per crop with
- onnxruntime, plus `perceptual_weight` times the loss above; `input_noise` > 0 perturbs only the student's input, so it learns to ignore
- noise, which makes it steadier on video)
+ onnxruntime, plus `perceptual_weight` times the loss above; `input_noise` > 0 perturbs only
+ the student's input, so it learns to ignore noise, which makes it steadier on video)
 where content_rel is the relu4_2 feature distance over the photo's own feature energy and
 style_rel the Gram distance (relu1_1..relu5_1) over the unstyled photo's Gram distance. Both
 are ratios near 1, so the weights read as a trade-off and need no per-style rescaling.
@@ -258,6 +258,10 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
     distill, self_teacher = config.teacher is not None, config.teacher == "self"
     if self_teacher and not config.init:
         raise UserError("--teacher self fine-tunes a trained network: give it with --init")
+    if config.perceptual_weight > 0 and not distill:
+        raise UserError("--perceptual-weight adds the VGG loss to a teacher's: give --teacher too")
+    if distill and config.teacher_crops < 1:
+        raise UserError(f"--teacher-crops must be at least 1, got {config.teacher_crops}")
     if distill and not self_teacher:
         crops = TeacherCrops(train_paths, config.scale, config.size, config.teacher, config.teacher_crops, config.seed, log)
     else:  # the self teacher sees a slightly larger crop, so the student's crop can sit anywhere in it

@@ -115,6 +115,18 @@ def test_stability_fine_tuning_from_a_trained_network(photos, tiny_checkpoint, t
     assert alone.returncode == 2 and "--teacher self" in alone.stderr and "Traceback" not in alone.stderr
 
 
+def test_distillation_options_need_a_teacher(photos, tiny_model, tmp_path):
+    from rtstyle.train import TrainConfig, train
+
+    folder, style = photos
+    base = dict(style=str(style), data=str(folder), output=str(tmp_path / "m.pt"), iterations=1, size=32, batch=1)
+    with pytest.raises(UserError, match="--perceptual-weight .* --teacher"):
+        train(TrainConfig(**base, perceptual_weight=0.5), log=lambda *a, **k: None)
+    with pytest.raises(UserError, match="--teacher-crops must be at least 1"):
+        train(TrainConfig(**base, teacher=str(tiny_model), teacher_crops=0), log=lambda *a, **k: None)
+    assert not (tmp_path / "m.pt").exists()
+
+
 def test_resume_refuses_another_style(photos, tmp_path):
     from rtstyle.train import TrainConfig, train
 
