@@ -25,19 +25,22 @@ def check_output(output: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike, keep_partial: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `path` (same extension, so codecs are picked from it).
 
-    On normal exit, and on KeyboardInterrupt (so Ctrl-C keeps what was finished), the
-    temporary file is renamed to `path`; on any other error it is removed.
+    On normal exit the temporary file is renamed to `path`; on any error it is removed, except
+    on KeyboardInterrupt with `keep_partial` (Ctrl-C keeps the finished part of a video; a
+    half-written checkpoint or cache file is worse than none, so those pass False).
     """
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     try:
         yield tmp
     except KeyboardInterrupt:
-        if tmp.exists():
+        if keep_partial and tmp.exists():
             os.replace(tmp, path)
+        else:
+            tmp.unlink(missing_ok=True)
         raise
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ import torch
 from .errors import UserError
 from .imageio import list_images, read_image, resize_longer_side, write_image
 from .networks import NetConfig, build_network
+from .outputs import atomic_output
 from .precision import autocast
 from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, content_distance, gram_matrix, style_distance, total_variation
 
@@ -162,10 +163,8 @@ class TeacherCrops:
         for i in range(0, count, 16):  # onnxruntime takes and returns BGR
             self.targets[i : i + 16] = stylizer(np.ascontiguousarray(self.photos[i : i + 16, ..., ::-1]))[..., ::-1]
         self.file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.file.with_name(f".{self.file.name}.tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
-            np.savez(f, photos=self.photos, targets=self.targets)
-        os.replace(tmp, self.file)
+        with atomic_output(self.file, keep_partial=False) as tmp:
+            np.savez(tmp, photos=self.photos, targets=self.targets)
 
     def batch(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         pick = rng.integers(len(self.photos), size=n)
@@ -173,9 +172,8 @@ class TeacherCrops:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path, keep_partial=False) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
