@@ -25,12 +25,12 @@ def check_output(output: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, keep_partial: bool = True) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike, keep_partial: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `path` (same extension, so codecs are picked from it).
 
     On normal exit the temporary file is renamed to `path`; on any error it is removed, except
-    on KeyboardInterrupt with `keep_partial` (Ctrl-C keeps the finished part of a video; a
-    half-written checkpoint or cache file is worse than none, so those pass False).
+    on KeyboardInterrupt with `keep_partial` (only a video passes it: Ctrl-C keeps its finished
+    part; a half-written model, image, checkpoint or cache file is worse than none).
     """
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")

@@ -163,7 +163,7 @@ class TeacherCrops:
         for i in range(0, count, 16):  # onnxruntime takes and returns BGR
             self.targets[i : i + 16] = stylizer(np.ascontiguousarray(self.photos[i : i + 16, ..., ::-1]))[..., ::-1]
         self.file.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_output(self.file, keep_partial=False) as tmp:
+        with atomic_output(self.file) as tmp:
             np.savez(tmp, photos=self.photos, targets=self.targets)
 
     def batch(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,7 +172,7 @@ class TeacherCrops:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    with atomic_output(path, keep_partial=False) as tmp:
+    with atomic_output(path) as tmp:
         torch.save(state, tmp)
 
 

@@ -140,7 +140,7 @@ class VideoWriter:
         self._next_pts = None
         self._tracks: list[_AudioTrack] = []
         with contextlib.ExitStack() as stack:
-            tmp = stack.enter_context(atomic_output(self.path))
+            tmp = stack.enter_context(atomic_output(self.path, keep_partial=True))
             self._container = stack.enter_context(_open_output(tmp))
             self._video = _add_h264(self._container, self.fps, width, height)
             self._stack = stack.pop_all()

@@ -1,0 +1,25 @@
+import pytest
+
+from rtstyle.outputs import atomic_output
+
+
+@pytest.mark.parametrize("keep_partial", [False, True])
+def test_ctrl_c_keeps_a_partial_file_only_when_asked(tmp_path, keep_partial):
+    out = tmp_path / "out.bin"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_output(out, keep_partial=keep_partial) as tmp:
+            tmp.write_bytes(b"half")
+            raise KeyboardInterrupt
+    assert out.exists() == keep_partial
+    assert [p.name for p in tmp_path.iterdir()] == (["out.bin"] if keep_partial else [])
+
+
+def test_an_error_leaves_the_old_file_alone(tmp_path):
+    out = tmp_path / "out.bin"
+    out.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_output(out, keep_partial=True) as tmp:
+            tmp.write_bytes(b"new")
+            raise RuntimeError("boom")
+    assert out.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
