@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -81,11 +82,15 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, fp16: 
     style = Path(ckpt["config"]["style"]).stem if "config" in ckpt else "unknown"
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "model.onnx"
-        torch.onnx.export(
-            frame_model, (example,), str(raw), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch", 1: "height", 2: "width"}, OUTPUT_NAME: {0: "batch", 1: "height", 2: "width"}},
-            opset_version=OPSET, dynamo=False,
-        )
+        with warnings.catch_warnings():
+            # Expected for this graph, so not shown: instance norm always uses the frame's own
+            # statistics ("train=True"), and slices of a dynamic-size frame cannot be folded.
+            warnings.filterwarnings("ignore", message=r"(Constant folding|ONNX export mode is set to TrainingMode\.EVAL)")
+            torch.onnx.export(
+                frame_model, (example,), str(raw), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch", 1: "height", 2: "width"}, OUTPUT_NAME: {0: "batch", 1: "height", 2: "width"}},
+                opset_version=OPSET, dynamo=False,
+            )
         model = onnx.load(str(raw))
     if fp16:
         model = _to_fp16(model)
