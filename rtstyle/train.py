@@ -248,11 +248,6 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
     out = Path(config.output)
     if not out.parent.is_dir():
         raise UserError(f"output folder {out.parent} does not exist")
-    device = pick_device(config.device)
-    torch.manual_seed(config.seed)
-    style_bgr = read_image(config.style)
-    style_rgb = resize_longer_side(style_bgr, config.scale, cv2.INTER_AREA)[..., ::-1]
-    train_paths, held_out = split_photos(config.data, config.holdout_every)
     distill, self_teacher = config.teacher is not None, config.teacher == "self"
     if self_teacher and not config.init:
         raise UserError("--teacher self fine-tunes a trained network: give it with --init")
@@ -260,17 +255,22 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
         raise UserError("--perceptual-weight adds the VGG loss to a teacher's: give --teacher too")
     if distill and config.teacher_crops < 1:
         raise UserError(f"--teacher-crops must be at least 1, got {config.teacher_crops}")
-    if distill and not self_teacher:
-        crops = TeacherCrops(train_paths, config.scale, config.size, config.teacher, config.teacher_crops, config.seed, log)
-    else:  # the self teacher sees a slightly larger crop, so the student's crop can sit anywhere in it
-        crops = PhotoCrops(train_paths, config.scale, config.size + 2 * SHIFT if self_teacher else config.size)
-
     net_config = NetConfig.for_arch(config.arch)
     init = load_checkpoint(config.init) if config.init else None
     if init is not None:  # fine-tuning keeps the initial network's exact shape
         if init["net"]["arch"] != config.arch:
             raise UserError(f"--init: {config.init} is a {init['net']['arch']} network, not {config.arch}")
         net_config = NetConfig.from_dict(init["net"])
+
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    style_bgr = read_image(config.style)
+    style_rgb = resize_longer_side(style_bgr, config.scale, cv2.INTER_AREA)[..., ::-1]
+    train_paths, held_out = split_photos(config.data, config.holdout_every)
+    if distill and not self_teacher:
+        crops = TeacherCrops(train_paths, config.scale, config.size, config.teacher, config.teacher_crops, config.seed, log)
+    else:  # the self teacher sees a slightly larger crop, so the student's crop can sit anywhere in it
+        crops = PhotoCrops(train_paths, config.scale, config.size + 2 * SHIFT if self_teacher else config.size)
     net = build_network(net_config).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     criterion = PerceptualLoss(config, style_rgb, device) if not distill or config.perceptual_weight > 0 else None
