@@ -262,6 +262,11 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
             raise UserError(f"--init: {config.init} is a {init['net']['arch']} network, not {config.arch}")
         net_config = NetConfig.from_dict(init["net"])
 
+    style_hash = file_sha256(config.style)
+    ckpt = load_checkpoint(out) if resume and out.exists() else None
+    if ckpt is not None and ckpt.get("style_sha256") != style_hash:
+        raise UserError(f"--resume: {out} was trained on another style image; give a new output name")
+
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     style_bgr = read_image(config.style)
@@ -274,13 +279,9 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
     net = build_network(net_config).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     criterion = PerceptualLoss(config, style_rgb, device) if not distill or config.perceptual_weight > 0 else None
-    style_hash = file_sha256(config.style)
     start, elapsed = 0, 0.0
 
-    if resume and out.exists():
-        ckpt = load_checkpoint(out)
-        if ckpt.get("style_sha256") != style_hash:
-            raise UserError(f"--resume: {out} was trained on another style image; give a new output name")
+    if ckpt is not None:
         net.load_state_dict(ckpt["model"])
         if "optimizer" in ckpt:  # shipped checkpoints keep the weights only
             optimizer.load_state_dict(ckpt["optimizer"])

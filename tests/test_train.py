@@ -127,16 +127,17 @@ def test_distillation_options_need_a_teacher(photos, tiny_model, tmp_path):
     assert not (tmp_path / "m.pt").exists()
 
 
-def test_resume_refuses_another_style(photos, tmp_path):
+def test_resume_refuses_another_style(photos, tiny_model, tmp_path, monkeypatch):
     from rtstyle.train import TrainConfig, train
 
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     folder, style = photos
     ckpt = tmp_path / "m.pt"
     train(TrainConfig(style=str(style), data=str(folder), output=str(ckpt), iterations=1, size=32, batch=1), log=lambda *a, **k: None)
     other = tmp_path / "other.png"
     cv2.imwrite(str(other), pattern(1, 40, 40))
-    with pytest.raises(UserError, match="another style"):
-        train(TrainConfig(style=str(other), data=str(folder), output=str(ckpt), iterations=2, size=32, batch=1), resume=True)
+    with pytest.raises(UserError, match="another style"):  # before the teacher stylizes anything (pytest.fail as log)
+        train(TrainConfig(style=str(other), data=str(folder), output=str(ckpt), iterations=2, size=32, batch=1, teacher=str(tiny_model)), resume=True, log=pytest.fail)
 
 
 def test_checkpoint_with_code_is_refused(tmp_path):
