@@ -233,6 +233,7 @@ def train(
     arch: str = typer.Option("johnson", "--arch", help="johnson (quality tier) or fast (CPU real-time tier)."),
     teacher: Optional[str] = typer.Option(None, "--teacher", help="Distill: learn to reproduce this trained model's outputs (bundled name or .onnx) instead of the VGG loss; self: the --init network's own output (stability fine-tuning)."),
     perceptual_weight: float = typer.Option(0.0, "--perceptual-weight", help="With --teacher MODEL: add this times the VGG loss (style and content weights as given) to the distillation loss."),
+    style_target: str = typer.Option("image", "--style-target", help="With --perceptual-weight: image (the style image's Grams) or teacher (the Grams of the teacher's output on the same crop: no dark blots in a small student)."),
     input_noise: float = typer.Option(0.0, "--input-noise", help="With --teacher: noise on the student's input only (try 0.04): steadier on video."),
     scale: int = typer.Option(512, "--scale", help="Photos are resized so their longer side is this."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from this checkpoint's weights (fine-tuning)."),
@@ -253,7 +254,7 @@ def train(
         style=str(style), data=str(data), output=str(output), iterations=iterations, size=size, batch=batch,
         lr=lr, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
         stability_weight=stability_weight, arch=arch, checkpoint_every=checkpoint_every, seed=seed,
-        teacher=teacher, perceptual_weight=perceptual_weight, input_noise=input_noise, scale=scale, init=str(init) if init else None, teacher_crops=teacher_crops, device=device, vgg_weights=str(vgg_weights) if vgg_weights else None,
+        teacher=teacher, perceptual_weight=perceptual_weight, style_target=style_target, input_noise=input_noise, scale=scale, init=str(init) if init else None, teacher_crops=teacher_crops, device=device, vgg_weights=str(vgg_weights) if vgg_weights else None,
     )
     path = run(config, resume=resume, log=lambda m, **_: say(m))
     say(f"wrote {path}; export it with: rtstyle export {path} -o {path.with_suffix('.onnx')}")

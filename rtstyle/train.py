@@ -5,8 +5,9 @@ The loss is the evaluation protocol of `rtstyle evaluate`, made differentiable: 
       (+ stability_weight * the change of the output under a small shift and noise of the input)
 (or, with a `teacher`, distillation: the mean absolute difference, of pixels and of their
  gradients, to a trained model's stylization of the same crop, computed once per crop with
- onnxruntime, plus `perceptual_weight` times the loss above; `input_noise` > 0 perturbs only
- the student's input, so it learns to ignore noise, which makes it steadier on video)
+ onnxruntime, plus `perceptual_weight` times the loss above, whose style Grams are, with
+ `style_target="teacher"`, the teacher's output's on the same crop; `input_noise` > 0 perturbs
+ only the student's input, so it learns to ignore noise, which makes it steadier on video)
 where content_rel is the relu4_2 feature distance over the photo's own feature energy and
 style_rel the Gram distance (relu1_1..relu5_1) over the unstyled photo's Gram distance. Both
 are ratios near 1, so the weights read as a trade-off and need no per-style rescaling.
@@ -62,6 +63,7 @@ class TrainConfig:
     input_noise: float = 0.0  # distillation: noise std (0-1 scale) on the student's input only
     init: str | None = None  # start from this checkpoint's weights (fine-tuning), at step 0
     teacher_crops: int = 2000  # distillation: how many crops the teacher stylizes (once; cached)
+    style_target: str = "image"  # perceptual_weight > 0: "teacher" takes the style Grams from the teacher's output on the same crop
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -202,16 +204,22 @@ class PerceptualLoss(torch.nn.Module):
             feats = self.vgg(to_tensor(style_rgb).to(device), STYLE_LAYERS)
         self.grams = {k: gram_matrix(v) for k, v in feats.items()}
 
-    def forward(self, photos: torch.Tensor, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, photos: torch.Tensor, outputs: torch.Tensor, style_targets: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """`style_targets`: images whose Grams replace the style image's, one per photo (the
+        teacher's stylization of it). A crop of sky then need not hold all of the style's
+        colours: a small student pushed towards the whole style image's Grams paints dark blots."""
         c = self.config
         with torch.no_grad():
             fx = self.vgg(photos, self.layers)
             content_norm = fx[CONTENT_LAYER].float().pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-8)
             style_norm = style_distance(fx, self.grams).clamp_min(1e-8)
+            grams = self.grams
+            if style_targets is not None:
+                grams = {k: gram_matrix(v) for k, v in self.vgg(style_targets, STYLE_LAYERS).items()}
         fy = self.vgg(outputs, self.layers)
         terms = {
             "content": (content_distance(fy[CONTENT_LAYER], fx[CONTENT_LAYER]) / content_norm).mean(),
-            "style": (style_distance(fy, self.grams) / style_norm).mean(),
+            "style": (style_distance(fy, grams) / style_norm).mean(),
             "tv": total_variation(outputs.float()).mean(),
         }
         terms["loss"] = c.content_weight * terms["content"] + c.style_weight * terms["style"] + c.tv_weight * terms["tv"]
@@ -253,6 +261,10 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
         raise UserError("--teacher self fine-tunes a trained network: give it with --init")
     if config.perceptual_weight > 0 and not distill:
         raise UserError("--perceptual-weight adds the VGG loss to a teacher's: give --teacher too")
+    if config.style_target not in ("image", "teacher"):
+        raise UserError(f"--style-target must be image or teacher, got {config.style_target!r}")
+    if config.style_target == "teacher" and config.perceptual_weight <= 0:
+        raise UserError("--style-target teacher needs --teacher and --perceptual-weight above 0")
     if distill and config.teacher_crops < 1:
         raise UserError(f"--teacher-crops must be at least 1, got {config.teacher_crops}")
     net_config = NetConfig.for_arch(config.arch)
@@ -353,7 +365,7 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
                     else:
                         terms = distillation_loss(outputs, targets, config.edge_weight)
                         if criterion is not None:
-                            perceptual = criterion(photos, outputs)
+                            perceptual = criterion(photos, outputs, targets if config.style_target == "teacher" else None)
                             terms.update(style=perceptual["style"], content=perceptual["content"],
                                          loss=terms["loss"] + config.perceptual_weight * perceptual["loss"])
                     loss = terms["loss"]

@@ -122,6 +122,10 @@ def test_distillation_options_need_a_teacher(photos, tiny_model, tmp_path):
     base = dict(style=str(style), data=str(folder), output=str(tmp_path / "m.pt"), iterations=1, size=32, batch=1)
     with pytest.raises(UserError, match="--perceptual-weight .* --teacher"):
         train(TrainConfig(**base, perceptual_weight=0.5), log=lambda *a, **k: None)
+    with pytest.raises(UserError, match="--style-target teacher needs"):
+        train(TrainConfig(**base, teacher=str(tiny_model), style_target="teacher"), log=lambda *a, **k: None)
+    with pytest.raises(UserError, match="--style-target must be image or teacher"):
+        train(TrainConfig(**base, teacher=str(tiny_model), perceptual_weight=1, style_target="photo"), log=lambda *a, **k: None)
     with pytest.raises(UserError, match="--teacher-crops must be at least 1"):
         train(TrainConfig(**base, teacher=str(tiny_model), teacher_crops=0), log=lambda *a, **k: None)
     assert not (tmp_path / "m.pt").exists()
@@ -203,6 +207,19 @@ def test_torchvision_state_dict_is_accepted(tmp_path, monkeypatch):
     with pytest.raises(UserError):
         load_vgg_weights(str(tmp_path / "junk.pth"))
     load_vgg_weights.cache_clear()
+
+
+def test_style_term_can_target_the_teachers_grams(photos):
+    """`--style-target teacher`: the style term is zero where the output has the teacher's Grams."""
+    from rtstyle.train import PerceptualLoss, TrainConfig
+
+    folder, style = photos
+    loss = PerceptualLoss(TrainConfig(style=str(style), data=str(folder), output="x.pt"), cv2.imread(str(style))[..., ::-1], torch.device("cpu"))
+    photo = torch.rand(2, 3, 32, 32)
+    teacher = torch.stack([torch.rand(3, 32, 32), torch.full((3, 32, 32), 0.3)])  # noise, flat grey
+    assert loss(photo, teacher)["style"] > 0.01
+    assert loss(photo, teacher, style_targets=teacher)["style"].item() == pytest.approx(0.0, abs=1e-9)
+    assert loss(photo, teacher, style_targets=teacher.flip(0))["style"] > 0.01  # per image, not pooled
 
 
 def test_gram_matrix_normalization():
