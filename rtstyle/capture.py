@@ -284,7 +284,7 @@ class _Controls:
         self.side_by_side = False
         self.index = index % len(models)
         self.stylize = load(models[self.index])
-        on_status(f"model {self.index + 1}/{len(models)}: {self.name}")
+        on_status(f"style {self.index + 1}/{len(models)}: {self.name}")
 
     @property
     def name(self) -> str:
@@ -321,7 +321,7 @@ class _Controls:
             self._on_status(f"cannot switch to {self.models[index]}: {err}")
             return
         self.index = index
-        self._on_status(f"model {index + 1}/{len(self.models)}: {self.name}")
+        self._on_status(f"style {index + 1}/{len(self.models)}: {self.name}")
 
 
 def _parse_source(source: int | str | os.PathLike) -> int | str:

@@ -43,7 +43,7 @@ def test_file_source_headless_recording(clip, tmp_path):
     assert stats.capture_ms > 0 and stats.inference_ms > 0 and stats.display_ms > 0
     out = read_video(record)
     assert (out["frames"], out["size"]) == (10, (96, 64))
-    assert "model 1/1: mosaic" in messages
+    assert "style 1/1: mosaic" in messages
     assert leftovers(tmp_path) == [] and live_threads() == []
 
 
