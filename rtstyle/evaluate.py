@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from .errors import UserError
-from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, content_distance, gram_matrix, style_distance
+from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, content_distance, style_distance, style_grams
 
 EVAL_SIDE = 512
 
@@ -59,9 +59,7 @@ class QualityMeter:
         self.device = torch.device(device)
         self.vgg = VGG19(vgg_weights, last_layer="relu5_1").to(self.device)
         self.layers = STYLE_LAYERS + (CONTENT_LAYER,)
-        with torch.no_grad():
-            feats = self.vgg(_tensor(load_rgb(style), self.device), STYLE_LAYERS)
-        self.grams = {k: gram_matrix(v) for k, v in feats.items()}
+        self.grams = style_grams(self.vgg, _tensor(load_rgb(style), self.device))
 
     @torch.no_grad()
     def measure(self, photo_rgb: np.ndarray, result_rgb: np.ndarray, name: str = "") -> Quality:

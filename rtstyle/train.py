@@ -32,7 +32,7 @@ from .imageio import list_images, read_image, resize_longer_side, write_image
 from .networks import NetConfig, build_network
 from .outputs import atomic_output
 from .precision import autocast
-from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, content_distance, gram_matrix, style_distance, total_variation
+from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, content_distance, style_distance, style_grams, total_variation
 
 
 @dataclass
@@ -200,9 +200,7 @@ class PerceptualLoss(torch.nn.Module):
         self.config = config
         self.vgg = VGG19(config.vgg_weights, last_layer="relu5_1").to(device)
         self.layers = STYLE_LAYERS + (CONTENT_LAYER,)
-        with torch.no_grad():
-            feats = self.vgg(to_tensor(style_rgb).to(device), STYLE_LAYERS)
-        self.grams = {k: gram_matrix(v) for k, v in feats.items()}
+        self.grams = style_grams(self.vgg, to_tensor(style_rgb).to(device))
 
     def forward(self, photos: torch.Tensor, outputs: torch.Tensor, style_targets: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """`style_targets`: images whose Grams replace the style image's, one per photo (the
@@ -213,9 +211,7 @@ class PerceptualLoss(torch.nn.Module):
             fx = self.vgg(photos, self.layers)
             content_norm = fx[CONTENT_LAYER].float().pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-8)
             style_norm = style_distance(fx, self.grams).clamp_min(1e-8)
-            grams = self.grams
-            if style_targets is not None:
-                grams = {k: gram_matrix(v) for k, v in self.vgg(style_targets, STYLE_LAYERS).items()}
+            grams = self.grams if style_targets is None else style_grams(self.vgg, style_targets)
         fy = self.vgg(outputs, self.layers)
         terms = {
             "content": (content_distance(fy[CONTENT_LAYER], fx[CONTENT_LAYER]) / content_norm).mean(),

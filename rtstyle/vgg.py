@@ -187,6 +187,12 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
         return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
 
+@torch.no_grad()
+def style_grams(vgg: "VGG19", rgb01: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Gram matrices of the style layers, per image: the target a style distance compares with."""
+    return {k: gram_matrix(v) for k, v in vgg(rgb01, STYLE_LAYERS).items()}
+
+
 def style_distance(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor]) -> torch.Tensor:
     """Sum over layers of the mean squared difference of Gram matrices, one value per image."""
     total = 0.0
