@@ -228,7 +228,10 @@ def _open_input(path: str | os.PathLike) -> tuple[av.container.InputContainer, a
     try:
         container = av.open(str(path))
     except av.FFmpegError as err:
-        raise UserError(f"cannot read video (corrupt or not a video): {path}") from err
+        raise UserError(f"cannot open video (corrupt or not a video): {path}") from err
+    if container.format.name == "tty":  # FFmpeg renders any text file as a video of its characters
+        container.close()
+        raise UserError(f"not a video (a text file): {path}")
     if not container.streams.video or not container.streams.video[0].codec_context.width:
         container.close()
         raise UserError(f"no video stream in {path}")

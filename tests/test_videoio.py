@@ -117,9 +117,17 @@ def text_file(folder):
     return path
 
 
+def long_text_file(folder):
+    """A few kB of text: FFmpeg's tty demuxer would play it as a video of its characters."""
+    path = folder / "LICENSE.txt"
+    path.write_text("Some licence text, line by line.\n" * 100)
+    return path
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "missing.mp4", "no such video file"),
     (text_file, "corrupt or not a video"),
+    (long_text_file, r"not a video \(a text file\)"),
     (lambda d: make_tone(d / "tone.m4a"), "no video stream"),
 ])
 def test_bad_input_is_a_user_error(tmp_path, make, message):
