@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from .errors import UserError
+from .videoio import open_input
 
 
 def _warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
@@ -180,20 +181,10 @@ def warping_error(
 
 def _decode(path: str | os.PathLike) -> Iterator[av.VideoFrame]:
     """Open now (so a missing or unreadable file fails at once), decode the first video stream lazily."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"no such video file: {path}")
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as e:
-        raise UserError(f"cannot open video (corrupt or not a video): {path}: {e}") from None
-    if not container.streams.video:
-        container.close()
-        raise UserError(f"no video stream in {path}")
+    container, stream = open_input(path)
 
     def frames() -> Iterator[av.VideoFrame]:
         with container:
-            stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             try:
                 yield from container.decode(stream)

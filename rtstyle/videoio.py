@@ -58,7 +58,7 @@ def probe_video(path: str | os.PathLike) -> dict:
 
     `frames` is estimated from duration × fps where the container does not store it (Matroska).
     """
-    container, video = _open_input(path)
+    container, video = open_input(path)
     with container:
         return _describe(container, video)
 
@@ -78,7 +78,7 @@ def transform_video(
     frames done so far under the final name and re-raises KeyboardInterrupt, which then carries
     `.stats` (a VideoStats with interrupted=True).
     """
-    container, video = _open_input(input)
+    container, video = open_input(input)
     with container:
         info = _describe(container, video)
         output = check_output(output, input)
@@ -221,7 +221,8 @@ class _AudioTrack:
             self._container.mux(self._stream.encode(None))
 
 
-def _open_input(path: str | os.PathLike) -> tuple[av.container.InputContainer, av.video.VideoStream]:
+def open_input(path: str | os.PathLike) -> tuple[av.container.InputContainer, av.video.VideoStream]:
+    """Open a video file and its first video stream; anything unreadable is a UserError."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such video file: {path}")
