@@ -346,6 +346,9 @@ def _open_source(source: int | str, size: tuple[int, int] | None) -> tuple[cv2.V
     if not cap.isOpened():
         cap.release()
         raise UserError(f"cannot open {label}")
+    if int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == b"ansi":  # FFmpeg plays text files
+        cap.release()
+        raise UserError(f"cannot open {label}: not a video (a text file)")
     if isinstance(source, int):
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # where supported: no backlog of old frames in the driver
         if size:

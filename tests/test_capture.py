@@ -114,6 +114,13 @@ def test_text_file_source_is_a_user_error(tmp_path):
         run_live(LiveConfig(source=str(path), headless=True), ["m"], load_invert, on_status=lambda m: None)
 
 
+def test_long_text_file_source_is_a_user_error(tmp_path):
+    path = tmp_path / "LICENSE.txt"  # a few kB of text: FFmpeg would play it as a video of its characters
+    path.write_text("Some licence text, line by line.\n" * 100)
+    with pytest.raises(UserError, match=r"not a video \(a text file\)"):
+        run_live(LiveConfig(source=str(path), headless=True), ["m"], load_invert, on_status=lambda m: None)
+
+
 def test_recording_over_the_source_is_refused(clip):
     with pytest.raises(UserError, match="same file"):
         run_live(LiveConfig(source=str(clip), headless=True, record=clip), ["m"], load_invert)
