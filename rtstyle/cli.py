@@ -231,6 +231,8 @@ def train(
     tv_weight: float = typer.Option(0.3, "--tv-weight"),
     stability_weight: float = typer.Option(0.0, "--stability-weight", help="> 0 trains a network that is steadier on video (try 30)."),
     arch: str = typer.Option("johnson", "--arch", help="johnson (quality tier) or fast (CPU real-time tier)."),
+    channels: Optional[str] = typer.Option(None, "--channels", help="Network widths from the first level down, e.g. 16,32 (default: the arch's: johnson 32,64,128; fast 16,32,64)."),
+    residual_blocks: Optional[int] = typer.Option(None, "--residual-blocks", help="Residual blocks at the lowest resolution (default: johnson 5, fast 4)."),
     teacher: Optional[str] = typer.Option(None, "--teacher", help="Distill: learn to reproduce this trained model's outputs (bundled name or .onnx) instead of the VGG loss; self: the --init network's own output (stability fine-tuning)."),
     perceptual_weight: float = typer.Option(0.0, "--perceptual-weight", help="With --teacher MODEL: add this times the VGG loss (style and content weights as given) to the distillation loss."),
     style_target: str = typer.Option("image", "--style-target", help="With --perceptual-weight: image (the style image's Grams) or teacher (the Grams of the teacher's output on the same crop: no dark blots in a small student)."),
@@ -250,10 +252,14 @@ def train(
 
     if not style.is_file():
         raise UserError(f"no such style image: {style}")
+    try:
+        widths = tuple(int(c) for c in channels.split(",")) if channels else None
+    except ValueError:
+        raise UserError(f"--channels: expected comma-separated integers like 16,32, got {channels!r}") from None
     config = TrainConfig(
         style=str(style), data=str(data), output=str(output), iterations=iterations, size=size, batch=batch,
         lr=lr, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-        stability_weight=stability_weight, arch=arch, checkpoint_every=checkpoint_every, seed=seed,
+        stability_weight=stability_weight, arch=arch, channels=widths, residual_blocks=residual_blocks, checkpoint_every=checkpoint_every, seed=seed,
         teacher=teacher, perceptual_weight=perceptual_weight, style_target=style_target, input_noise=input_noise, scale=scale, init=str(init) if init else None, teacher_crops=teacher_crops, device=device, vgg_weights=str(vgg_weights) if vgg_weights else None,
     )
     path = run(config, resume=resume, log=lambda m, **_: say(m))

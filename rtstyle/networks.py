@@ -6,11 +6,15 @@ the fast tier (CPU real time) folds 2×2 pixel blocks into channels first (pixel
 unfolds them at the end (pixel shuffle), so no convolution runs at full resolution, and it has
 half the channels: 18× fewer operations per frame. It is trained by distillation from the
 quality tier (`TrainConfig.teacher`) plus the perceptual loss (`TrainConfig.perceptual_weight`).
+`NetConfig.channels` sets the widths per resolution level and so the depth: the default fast
+shape (16, 32, 64) works down to 1/8 of the frame; `mosaic-fast` is (16, 32), down to 1/4
+like the quality tier, and a little faster: mosaic's fine lattice of grout lines is too fine
+for the 1/8 bottleneck.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -71,6 +75,14 @@ class NetConfig:
         if arch == "fast":
             return cls(arch="fast", channels=(16, 32, 64), residual_blocks=4)
         raise ValueError(f"unknown architecture {arch!r} (johnson or fast)")
+
+    def reshaped(self, channels: tuple[int, ...] | None = None, residual_blocks: int | None = None) -> "NetConfig":
+        """This architecture with other widths (one per resolution level) or block count."""
+        channels = self.channels if channels is None else tuple(channels)
+        blocks = self.residual_blocks if residual_blocks is None else residual_blocks
+        if not channels or any(c < 1 for c in channels) or blocks < 0:
+            raise ValueError(f"bad network shape: channels {channels}, residual blocks {blocks}")
+        return replace(self, channels=channels, residual_blocks=blocks)
 
     def to_dict(self) -> dict:
         d = asdict(self)

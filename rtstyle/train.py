@@ -49,6 +49,8 @@ class TrainConfig:
     tv_weight: float = 0.3
     stability_weight: float = 0.0  # > 0: the network is trained to be steady on video
     arch: str = "johnson"  # "johnson" (quality tier) or "fast" (CPU real-time tier)
+    channels: tuple[int, ...] | None = None  # widths from the first level down (e.g. (16, 32)); None: the arch's
+    residual_blocks: int | None = None  # None: the arch's
     scale: int = 512  # photos and style image are resized so their longer side is this
     holdout_every: int = 20  # every Nth photo (sorted by name) is kept out of training
     checkpoint_every: int = 200
@@ -263,17 +265,24 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
         raise UserError("--style-target teacher needs --teacher and --perceptual-weight above 0")
     if distill and config.teacher_crops < 1:
         raise UserError(f"--teacher-crops must be at least 1, got {config.teacher_crops}")
-    net_config = NetConfig.for_arch(config.arch)
+    try:
+        net_config = NetConfig.for_arch(config.arch).reshaped(config.channels, config.residual_blocks)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     init = load_checkpoint(config.init) if config.init else None
     if init is not None:  # fine-tuning keeps the initial network's exact shape
         if init["net"]["arch"] != config.arch:
             raise UserError(f"--init: {config.init} is a {init['net']['arch']} network, not {config.arch}")
+        if config.channels is not None or config.residual_blocks is not None:
+            raise UserError("--channels and --residual-blocks shape a new network; with --init the shape is the checkpoint's")
         net_config = NetConfig.from_dict(init["net"])
 
     style_hash = file_sha256(config.style)
     ckpt = load_checkpoint(out) if resume and out.exists() else None
     if ckpt is not None and ckpt.get("style_sha256") != style_hash:
         raise UserError(f"--resume: {out} was trained on another style image; give a new output name")
+    if ckpt is not None and NetConfig.from_dict(ckpt["net"]) != net_config:
+        raise UserError(f"--resume: {out} is a network of another shape ({ckpt['net']}); give a new output name")
 
     device = pick_device(config.device)
     torch.manual_seed(config.seed)

@@ -13,13 +13,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # tests import the media helpers as `media`
 
 
-def make_checkpoint(path: Path, arch: str = "johnson") -> Path:
+def make_checkpoint(path: Path, arch: str = "johnson", channels: tuple[int, ...] | None = None) -> Path:
     import torch
 
     from rtstyle.networks import NetConfig, build_network
 
     torch.manual_seed(0)
-    config = NetConfig(arch=arch, channels=(4, 8, 8) if arch == "johnson" else (4, 8, 8, 8), residual_blocks=1)
+    channels = channels or ((4, 8, 8) if arch == "johnson" else (4, 8, 8, 8))
+    config = NetConfig(arch=arch, channels=channels, residual_blocks=1)
     net = build_network(config)
     torch.save({"model": net.state_dict(), "net": config.to_dict(), "config": {"style": "tiny-test.png"}, "step": 0}, path)
     return path

@@ -34,10 +34,11 @@ def test_export_reports_parity_and_metadata(tiny_checkpoint, tmp_path):
     assert meta["rtstyle.format"] == "rtstyle-bgr-uint8-nhwc-v1" and meta["rtstyle.tier"] == "quality"
 
 
-def test_fast_architecture_exports_and_handles_odd_sizes(tmp_path):
+@pytest.mark.parametrize("channels", [(4, 8, 8, 8), (4, 8)], ids=["stride16", "stride4"])
+def test_fast_architecture_exports_and_handles_odd_sizes(tmp_path, channels):
     from conftest import make_checkpoint
 
-    ckpt = make_checkpoint(tmp_path / "fast.pt", arch="fast")
+    ckpt = make_checkpoint(tmp_path / "fast.pt", arch="fast", channels=channels)
     export_onnx(ckpt, tmp_path / "fast.onnx")
     frame = np.random.default_rng(0).integers(0, 256, (45, 71, 3), dtype=np.uint8)
     out = Stylizer(tmp_path / "fast.onnx", provider="cpu")(frame)

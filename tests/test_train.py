@@ -115,6 +115,27 @@ def test_stability_fine_tuning_from_a_trained_network(photos, tiny_checkpoint, t
     assert alone.returncode == 2 and "--teacher self" in alone.stderr and "Traceback" not in alone.stderr
 
 
+def test_network_shape_options(photos, tiny_checkpoint, tmp_path):
+    """`--channels` / `--residual-blocks` shape a new network (kept in its checkpoint); clashes are one-line errors."""
+    folder, style = photos
+    ckpt = tmp_path / "shaped.pt"
+    args = ["train", "--style", style, "--data", folder, "-o", ckpt, "--size", 32, "--batch", 1, "--iterations", 1, "--arch", "fast"]
+    run = subprocess.run([*RTSTYLE, *map(str, args), "--channels", "4,8", "--residual-blocks", "2"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert torch.load(ckpt, weights_only=True)["net"] == {"arch": "fast", "channels": [4, 8], "residual_blocks": 2}
+
+    def error(*extra) -> str:
+        run = subprocess.run([*RTSTYLE, *map(str, args), *map(str, extra)], capture_output=True, text=True)
+        assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+        return run.stderr
+
+    assert "another shape" in error("--resume", "--iterations", 2)  # the default fast shape is not 4,8
+    assert "with --init the shape is the checkpoint's" in error("--init", tiny_checkpoint, "--arch", "johnson", "--channels", "4,8", "-o", tmp_path / "i.pt")
+    assert "--channels: expected comma-separated integers" in error("--channels", "4,x")
+    assert "bad network shape" in error("--channels", "4,0")
+    assert "unknown architecture 'wide'" in error("--arch", "wide")
+
+
 def test_distillation_options_need_a_teacher(photos, tiny_model, tmp_path):
     from rtstyle.train import TrainConfig, train
 
