@@ -1,0 +1,37 @@
+"""`rtstyle image`: stylize still images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .app import app
+from .common import ModelOpt, ProviderOpt, ThreadsOpt, load_stylizer, say
+
+
+@app.command()
+def image(
+    inputs: List[Path] = typer.Argument(..., help="One or more image files."),
+    model: str = ModelOpt,
+    output: Path = typer.Option(..., "--output", "-o", help="Output image, or a folder when several inputs are given."),
+    provider: str = ProviderOpt,
+    threads: Optional[int] = ThreadsOpt,
+) -> None:
+    """Stylize still images with a fast style network."""
+    from ..imageio import read_image, write_image
+    from ..outputs import check_output
+
+    frames = [read_image(p) for p in inputs]  # check every input before any work
+    if len(inputs) > 1 or output.is_dir():
+        output.mkdir(parents=True, exist_ok=True)
+        targets = [output / p.name for p in inputs]
+    else:
+        targets = [output]
+    for target in targets:
+        check_output(target, *inputs)
+    stylizer = load_stylizer(model, provider, threads)
+    for frame, target in zip(frames, targets):
+        write_image(target, stylizer(frame))
+        say(f"wrote {target}")
