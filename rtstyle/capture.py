@@ -101,6 +101,7 @@ def run_live(
         workers = _Workers(cap, None if isinstance(source, int) else source_fps, lambda: controls.stylize)
         stack.callback(workers.stop)
         if not config.headless:
+            _use_system_fonts()
             stack.callback(cv2.destroyAllWindows)
             on_status(_KEYS_HELP)
         workers.start()
@@ -133,7 +134,7 @@ def run_live(
             if not config.headless:
                 text = f"{rate.smoothed:4.1f} fps  {controls.name} ({controls.index + 1}/{len(models)})"
                 text += f"  dropped {workers.frames.dropped + workers.results.dropped}"
-                cv2.imshow(config.title, _overlay(controls.view(raw, result), text))
+                cv2.imshow(config.title, _overlay(controls.view(raw, result), [text]))
                 done = _quit(controls, config.title, raw, result)
             display_s.append(time.perf_counter() - start)
             if done:
@@ -357,15 +358,47 @@ def _open_source(source: int | str, size: tuple[int, int] | None) -> tuple[cv2.V
     return cap, label
 
 
+def _use_system_fonts() -> None:
+    """Point OpenCV's Qt at the system fonts where its wheel ships none.
+
+    cv2 sets QT_QPA_FONTDIR to its own qt/fonts folder on import; opencv-python 5 wheels lack it,
+    and Qt then prints a warning pair per window. Read when the first window opens, so this works.
+    """
+    bundled = os.environ.get("QT_QPA_FONTDIR")
+    system = Path("/usr/share/fonts")
+    if bundled and not Path(bundled).is_dir() and system.is_dir():
+        os.environ["QT_QPA_FONTDIR"] = str(system)
+
+
 def _quit(controls: _Controls, title: str, raw, result) -> bool:
-    """Pump the window's events and act on a key; True when the user quits or closed the window."""
+    """Pump the window's events and act on a key; True when the user quits or closed the window.
+
+    The window exists only once a frame was shown (raw is set): before that, OpenCV's Qt backend
+    raises 'NULL guiReceiver' for any property asked of it.
+    """
     if controls.handle(cv2.waitKey(1), raw, result):
         return True
-    return cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1 and raw is not None
+    if raw is None:
+        return False
+    try:
+        return cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1
+    except cv2.error:  # closed, and already gone from the backend
+        return True
 
 
-def _overlay(image: np.ndarray, text: str) -> np.ndarray:
-    """Draw `text` top left, white on a dark outline so it reads on any picture."""
-    for colour, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-        cv2.putText(image, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, thickness, cv2.LINE_AA)
+def _overlay(image: np.ndarray, lines: list[str]) -> np.ndarray:
+    """Draw `lines` top left, white on a darkened box so they read on any picture (in place).
+
+    One pass per line: OpenCV 5 spaces glyphs by thickness, so the old outline-then-fill pair
+    drew two misaligned copies of the text (the 'smear').
+    """
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.5
+    sizes = [cv2.getTextSize(line, font, scale, 1) for line in lines]
+    step = max(((h + base) for (_, h), base in sizes), default=0) + 6
+    width = max((w for (w, _), _ in sizes), default=0)
+    box = image[: min(image.shape[0], 8 + step * len(lines)), : min(image.shape[1], width + 16)]
+    box //= 3  # in place: a dark, see-through background
+    for row, line in enumerate(lines):
+        y = 6 + step * row + sizes[row][0][1] + 2
+        cv2.putText(image, line, (8, y), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return image
