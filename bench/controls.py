@@ -37,7 +37,7 @@ def overhead_rows(width: int, height: int, frames: int) -> list[tuple[str, float
     smalls = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in inputs]
     painted = [255 - s for s in smalls]  # stands in for the network's output
     pairs = list(zip(inputs, smalls, painted))
-    free_network = lambda small: painted[0] if small.shape == painted[0].shape else 255 - small  # noqa: E731
+    free_network = lambda small: painted[0] if small.shape == painted[0].shape else 255 - small
     rows = [
         (f"shrink to {w}x{h} (INTER_AREA)", lambda f: cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA), inputs),
         ("guided upsample back", lambda p: guided_upsample(p[2], p[1], p[0]), pairs),

@@ -1,8 +1,8 @@
 import cv2
 import numpy as np
 import pytest
-
 from media import pattern
+
 from rtstyle.controls import NATIVE, FrameControls, guided_upsample
 from rtstyle.stylizer import Stylizer
 
