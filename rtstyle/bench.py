@@ -27,7 +27,6 @@ from .stylizer import Stylizer
 
 DEFAULT_SIZE = (640, 480)
 N_TEXTURES = 4  # frames rotated through while timing
-MAX_FOLD_ELEMENTS = 1 << 20  # shape arithmetic is folded; anything this big is real data
 
 
 # ---------------------------------------------------------------- frames and timing
@@ -91,10 +90,12 @@ def count_flops(onnx_path: str | os.PathLike, height: int, width: int) -> int:
 def _count_flops_cached(path: str, _mtime: int, _size: int, height: int, width: int) -> int:
     import onnx
 
+    from .onnxgraph import fold_constants, inferred_shapes
+
     model = onnx.load(path)
     _fix_input_shapes(model, height, width)
-    model, known = _fold_shape_arithmetic(model)
-    shapes = _inferred_shapes(model)
+    model, known = fold_constants(model)
+    shapes = inferred_shapes(model)
     total = 0
     for node in model.graph.node:
         if node.op_type not in ("Conv", "ConvTranspose"):
@@ -150,84 +151,6 @@ def _fix_input_shapes(model, height: int, width: int) -> None:
         dims[0].dim_value = 1
         dims[spatial[0]].dim_value = height
         dims[spatial[1]].dim_value = width
-
-
-def _inferred_shapes(model) -> dict[str, list[int | None]]:
-    from onnx import shape_inference
-
-    inferred = shape_inference.infer_shapes(model, data_prop=True)
-    shapes = {}
-    g = inferred.graph
-    for vi in (*g.input, *g.value_info, *g.output):
-        t = vi.type.tensor_type
-        if t.HasField("shape"):
-            shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
-    return shapes
-
-
-def _fold_shape_arithmetic(model):
-    """Evaluate every node whose inputs are known constants or concrete shapes, until nothing
-    changes; return the smaller model and the known constants (initializers included).
-
-    onnx shape inference alone cannot see through the exported graph's padding arithmetic
-    (Shape → Mod → ConstantOfShape → Reshape … → Pad), so every Conv after the first Pad
-    would have an unknown size. Folding that arithmetic makes all sizes concrete.
-    """
-    from onnx import helper, numpy_helper
-    from onnx.reference import ReferenceEvaluator
-
-    known = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    opsets = list(model.opset_import)
-    for _ in range(64):
-        shapes = _inferred_shapes(model)
-        kept, folded = [], []
-        for node in model.graph.node:
-            value = _fold_node(node, known, shapes, helper, opsets, ReferenceEvaluator)
-            if value is None:
-                kept.append(node)
-                continue
-            for name, array in zip(node.output, value):
-                known[name] = array
-                folded.append(numpy_helper.from_array(np.asarray(array), name))
-        if not folded:
-            break
-        del model.graph.node[:]
-        model.graph.node.extend(kept)
-        model.graph.initializer.extend(folded)
-    return model, known
-
-
-def _fold_node(node, known, shapes, helper, opsets, evaluator) -> list[np.ndarray] | None:
-    if node.op_type == "Shape":
-        shape = shapes.get(node.input[0])
-        if not shape or any(d is None for d in shape):
-            return None
-        attrs = {a.name: a.i for a in node.attribute}
-        picked = shape[attrs.get("start", 0):attrs["end"]] if "end" in attrs else shape[attrs.get("start", 0):]
-        return [np.asarray(picked, dtype=np.int64)]
-    if node.op_type in ("Conv", "ConvTranspose") or node.domain not in ("", "ai.onnx"):
-        return None
-    if node.op_type != "Constant":
-        inputs = [n for n in node.input if n]
-        if not inputs or any(n not in known for n in inputs):
-            return None
-        if sum(known[n].size for n in inputs) > MAX_FOLD_ELEMENTS:
-            return None
-    if any(a.type == a.GRAPH for a in node.attribute):
-        return None  # If / Loop / Scan: leave alone
-    graph = helper.make_graph(
-        [node], "fold",
-        [helper.make_tensor_value_info(n, 0, None) for n in node.input if n],
-        [helper.make_tensor_value_info(n, 0, None) for n in node.output if n],
-    )
-    try:
-        session = evaluator(helper.make_model(graph, opset_imports=opsets))
-        outputs = session.run(None, {n: known[n] for n in node.input if n})
-    except Exception:
-        return None
-    if any(np.asarray(o).size > MAX_FOLD_ELEMENTS for o in outputs):
-        return None
-    return [np.asarray(o) for o in outputs]
 
 
 # ---------------------------------------------------------------- the benchmark

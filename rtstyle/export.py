@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .errors import UserError
-from .networks import build_network
+from .networks import _pad_amount, build_network
+from .onnxgraph import fold_constants, tensorrt_blockers
 from .outputs import atomic_output, check_output
 from .stylizer import FORMAT
 from .train import load_checkpoint
@@ -28,16 +30,50 @@ OPSET = 17
 
 
 class FrameModel(nn.Module):
-    """uint8 BGR NHWC in, uint8 BGR NHWC out, around a style network working on RGB [0, 1] NCHW."""
+    """uint8 BGR NHWC in, uint8 BGR NHWC out, around a style network working on RGB [0, 1] NCHW.
+
+    The graph is shaped for TensorRT to take whole (see `onnxgraph.tensorrt_blockers`): the
+    uint8 input goes first into a Cast, the edge padding is `PadToStride` (one 1-D amounts
+    tensor, integer Max, no Clip or Reshape on shapes), and the uint8 Cast comes last.
+    """
 
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
 
     def forward(self, frame: torch.Tensor) -> torch.Tensor:
-        x = frame.permute(0, 3, 1, 2).flip(1).float() / 255.0
-        y = self.net(x).clamp(0.0, 1.0) * 255.0
+        x = frame.float().permute(0, 3, 1, 2).flip(1) / 255.0
+        h, w = x.shape[-2], x.shape[-1]
+        y = self.net.body(PadToStride.apply(x, self.net.stride))[..., :h, :w]
+        y = y.clamp(0.0, 1.0) * 255.0
         return torch.round(y).flip(1).permute(0, 2, 3, 1).to(torch.uint8)
+
+
+class PadToStride(torch.autograd.Function):
+    """`TransformerNet.forward`'s edge padding, with its own ONNX form (`symbolic`).
+
+    The traced form of `F.pad` with computed amounts is an int64 Clip and a [-1, 2] Reshape
+    of the amounts, both of which TensorRT rejects; this writes the same arithmetic as
+    Shape → Slice → Mod/Sub/Add/Max on int64 → one 1-D Concat → Pad(edge).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, stride: int) -> torch.Tensor:
+        h, w = x.shape[-2], x.shape[-1]
+        return F.pad(x, (0, _pad_amount(w, stride), 0, _pad_amount(h, stride)), mode="replicate")
+
+    @staticmethod
+    def symbolic(g, x, stride: int):
+        def const(values):
+            return g.op("Constant", value_t=torch.tensor(values, dtype=torch.int64))
+
+        size = g.op("Slice", g.op("Shape", x), const([2]), const([4]), const([0]))  # [H, W]
+        step = const([stride])
+        pad = g.op("Mod", g.op("Sub", step, g.op("Mod", size, step)), step)
+        short = g.op("Sub", const([2 * stride]), g.op("Add", size, pad))
+        amounts = g.op("Add", pad, g.op("Max", short, const([0])))
+        pads = g.op("Concat", const([0, 0, 0, 0, 0, 0]), amounts, axis_i=0)  # N, C, H, W begins; N, C ends; H, W ends
+        return g.op("Pad", x, pads, mode_s="edge")
 
 
 def network_from_checkpoint(checkpoint: str | os.PathLike) -> tuple[nn.Module, dict]:
@@ -92,6 +128,10 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, fp16: 
                 opset_version=OPSET, dynamo=False,
             )
         model = onnx.load(str(raw))
+    model, _ = fold_constants(model)  # the reflection pads' amounts: constant, but traced as arithmetic
+    blockers = tensorrt_blockers(model)
+    if blockers:
+        raise RuntimeError(f"the exported graph would split under TensorRT: {'; '.join(blockers)}")
     if fp16:
         model = _to_fp16(model)
     meta = {

@@ -124,12 +124,17 @@ class TransformerNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2], x.shape[-1]
         x = F.pad(x, (0, _pad_amount(w, self.stride), 0, _pad_amount(h, self.stride)), mode="replicate")
+        return self.body(x)[..., :h, :w]
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on a frame already padded to a multiple of `stride`, at least 2·stride
+        (`forward` pads and crops; the ONNX export builds its own TensorRT-friendly pad)."""
         if self.fast:
             x = F.pixel_unshuffle(x, 2)
         y = self.decoder(self.residuals(self.encoder(x)))
         if self.fast:
             y = F.pixel_shuffle(self.head(torch.cat([y, x], dim=1)), 2)
-        return y[..., :h, :w]
+        return y
 
 
 def _pad_amount(size, stride: int):
