@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from .. import __version__
 from ..errors import UserError
 
 
@@ -28,15 +29,32 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"rtstyle {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+) -> None:
+    """Options before the command name."""
+
+
 def main() -> None:
-    from typer._click.exceptions import (
-        ClickException,  # typer vendors click (pyproject pins it)
+    from typer._click.exceptions import (  # typer vendors click (pyproject pins it)
+        ClickException,
+        NoArgsIsHelpError,
     )
 
     try:
         code = app(standalone_mode=False)
     except UserError as e:
         say(f"rtstyle: error: {e}")
+        sys.exit(2)
+    except NoArgsIsHelpError as e:  # a bare `rtstyle`: the help, not an error line
+        say(e.format_message())
         sys.exit(2)
     except ClickException as e:
         ctx = getattr(e, "ctx", None)
