@@ -80,11 +80,21 @@ def test_the_checker_catches_a_wrong_command_and_option(app):
     assert check_command("rtstyle --versoin", app)
 
 
+def missing_links(markdown: str, folder: Path) -> list[str]:
+    """Relative link and picture targets (outside code blocks) that are not files under `folder`."""
+    targets = [t for t in LINK.findall(FENCE.sub("", markdown)) if not re.match(r"[a-z]+:", t) and not t.startswith("#")]
+    return [t for t in targets if not (folder / t.split("#")[0]).exists()]
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_relative_link_and_picture_exists(page):
-    targets = [t for t in LINK.findall(FENCE.sub("", page.read_text())) if not re.match(r"[a-z]+:", t)]
-    missing = [t for t in targets if not t.startswith("#") and not (page.parent / t.split("#")[0]).exists()]
+    missing = missing_links(page.read_text(), page.parent)
     assert not missing, f"{page.name}: missing {missing}"
+
+
+def test_the_link_checker_catches_a_missing_file():
+    markdown = "[a](docs/nope.md) ![b](docs/speed.md#runs) [c](https://example.org) [d](#top)\n```\n[e](f.md)\n```\n"
+    assert missing_links(markdown, ROOT) == ["docs/nope.md"]
 
 
 def test_readme_is_a_guide_not_a_notebook():
