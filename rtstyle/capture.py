@@ -5,6 +5,11 @@ inference is slower than the source, frames are dropped (and counted) instead of
 picture stays current rather than falling further and further behind. A video file used as the
 source is played at its own frame rate, like a camera, so with a slow model it too is shown and
 recorded with frames missing: that is the point of a live loop (use transform_video for every frame).
+
+The per-frame controls (rtstyle.controls: strength, colour, stroke size) apply around the model
+and can be changed from the window's keys while it runs; `h` lists the keys on screen. The
+mirror (selfie) view applies to the window only: the recording and the virtual camera get the
+camera's own view, as a video call shows you to the others.
 """
 
 from __future__ import annotations
@@ -14,14 +19,15 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
 
+from .controls import NATIVE, FrameControls
 from .errors import UserError
 from .imageio import write_image
 from .outputs import check_output
@@ -30,31 +36,57 @@ from .videoio import VideoWriter, median_ms
 Stylize = Callable[[np.ndarray], np.ndarray]
 
 _POLL_S = 0.05  # how often waiting threads look at the stop flag, and the window at its keys
+_LOST_S = 2.0  # a camera that delivers nothing for this long is taken as unplugged
+_NOTICE_S = 2.5  # how long a changed setting stays on screen
 _QUIT_KEYS = {ord("q"), 27}  # 27: Esc
-_KEYS_HELP = "keys: n/p next/previous model, v side by side, s snapshot, q quit"
+_STRENGTH_STEP = 0.1
+_STROKE_STEPS = (NATIVE, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)  # '[' and ']' walk these
+KEYS = (
+    ("n / p", "next / previous style"),
+    ("v", "side by side with the camera"),
+    ("+ / -", "strength up / down"),
+    ("c", "colour: the style's / the photo's"),
+    ("] / [", "bigger / smaller strokes"),
+    ("m", "mirror"),
+    ("s", "snapshot"),
+    ("h", "this help"),
+    ("q, Esc", "quit (or close the window)"),
+)
+_KEYS_LINE = "keys: n/p style, v side by side, +/- strength, c colour, ]/[ stroke size, m mirror, s snapshot, h help, q quit"
 
 
 @dataclass
 class LiveConfig:
     """What the live loop runs on.
 
-    `source` is a camera index (a string of digits counts as one) or a video file; `size` is the
-    capture (width, height) to ask the camera for; `max_frames` stops after that many frames.
+    `source` is a camera index (a string of digits counts as one) or a video file; `size` and
+    `fps` are what to ask the camera for (it may grant something else: the loop reports what it
+    got); `max_frames` stops after that many frames; `mirror` flips the window's view (None: on
+    for cameras, off for files); `controls` are the per-frame controls, changed live by the keys.
+    `virtual_camera` also sends the stylized stream to a virtual webcam (rtstyle.virtualcam),
+    through pyvirtualcam's `virtual_camera_backend` (None: the platform's) and
+    `virtual_camera_device` (None: the first free one).
     """
 
     source: int | str = 0
     size: tuple[int, int] | None = None
+    fps: float | None = None
     record: str | os.PathLike | None = None
     headless: bool = False
     max_frames: int | None = None
     title: str = "rtstyle"
+    mirror: bool | None = None
+    controls: FrameControls = field(default_factory=FrameControls)
+    virtual_camera: bool = False
+    virtual_camera_backend: str | None = None
+    virtual_camera_device: str | None = None
 
 
 @dataclass
 class LiveStats:
     """`frames` went all the way through (shown/recorded); `dropped` were replaced by newer ones
     before their turn. The *_ms fields are per-frame medians; capture_ms for a camera is mostly
-    waiting for the next frame."""
+    waiting for the next frame. `lost` is set when a camera stopped delivering (unplugged)."""
 
     frames: int
     dropped: int
@@ -62,6 +94,7 @@ class LiveStats:
     capture_ms: float
     inference_ms: float
     display_ms: float
+    lost: bool = False
 
 
 def run_live(
@@ -74,36 +107,47 @@ def run_live(
     """Stylize a camera (or a video file played like one) live with `load(models[i])`.
 
     Shows a window with an FPS overlay unless headless, records the stylized frames to
-    `config.record` if set, and returns when the user quits, the source ends or max_frames
-    frames are done. Ctrl-C stops the threads, closes the recording (playable) and re-raises.
+    `config.record` if set, and returns when the user quits or closes the window, the source
+    ends, the camera is lost or max_frames frames are done. Ctrl-C stops the threads, closes the
+    recording (playable) and re-raises.
     """
     if not models:
         raise UserError("no style models to run")
     source = _parse_source(config.source)
+    camera = isinstance(source, int)
     if config.record is not None:
-        check_output(config.record, *([] if isinstance(source, int) else [source]))
+        check_output(config.record, *([] if camera else [source]))
     if not config.headless and sys.platform.startswith("linux") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):  # without one, OpenCV's Qt aborts the whole process
         raise UserError("no display to show the live window on; run headless (and record)")
 
     with contextlib.ExitStack() as stack:
-        cap, label = _open_source(source, config.size)
+        cap, label = _open_source(source, config.size, config.fps)
         stack.callback(cap.release)
+        width, height = round(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), round(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         source_fps = cap.get(cv2.CAP_PROP_FPS)
-        source_fps = source_fps if source_fps > 0 else 30.0  # cameras may say 0
-        on_status(
-            f"{label}: {cap.get(cv2.CAP_PROP_FRAME_WIDTH):.0f}x{cap.get(cv2.CAP_PROP_FRAME_HEIGHT):.0f}"
-            f" at {source_fps:g} fps"
-        )
+        source_fps = source_fps if source_fps > 0 else (config.fps or 30.0)  # cameras may say 0
+        on_status(f"{label}: {width}x{height} at {source_fps:g} fps{_asked(config, camera)}")
+        on_status(f"controls: {config.controls.describe()}")
+        virtual = None
+        if config.virtual_camera:
+            from .virtualcam import VirtualCamera
+
+            virtual = stack.enter_context(VirtualCamera(
+                width, height, source_fps, config.virtual_camera_backend, config.virtual_camera_device
+            ))
+            on_status(f"virtual camera: {virtual.name}, {width}x{height} (pick it in the video call or in OBS)")
         snapshots = Path(config.record).parent if config.record else Path.cwd()
-        controls = _Controls(models, load, start_index, on_status, snapshots)
-        workers = _Workers(cap, None if isinstance(source, int) else source_fps, lambda: controls.stylize)
+        mirror = camera if config.mirror is None else config.mirror
+        keys = _Keys(models, load, start_index, on_status, snapshots, config.controls, mirror)
+        workers = _Workers(cap, None if camera else source_fps, lambda frame: config.controls.apply(keys.stylize, frame))
         stack.callback(workers.stop)
         if not config.headless:
             _use_system_fonts()
+            cv2.namedWindow(config.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
             stack.callback(cv2.destroyAllWindows)
-            on_status(_KEYS_HELP)
+            on_status(_KEYS_LINE)
         workers.start()
 
         writer: VideoWriter | None = None
@@ -116,26 +160,27 @@ def run_live(
                 raise workers.error
             if item is None:
                 if workers.results.finished:
-                    on_status(f"end of {label}")
+                    on_status(f"{label} stopped sending frames (unplugged?): stopping" if workers.lost else f"end of {label}")
                     break
-                if not config.headless and _quit(controls, config.title, raw, result):
+                if not config.headless and _quit(keys, config.title, raw, result):
                     break
                 continue
             stamp, raw, result = item
             start = time.perf_counter()
             if config.record is not None:
                 if writer is None:
-                    height, width = result.shape[:2]
-                    writer = stack.enter_context(VideoWriter(config.record, source_fps, width, height))
+                    writer = stack.enter_context(VideoWriter(config.record, source_fps, result.shape[1], result.shape[0]))
                     origin = stamp
                 writer.write(result, stamp - origin)  # capture times: plays at real speed despite drops
+            if virtual is not None:
+                virtual.send(result)
             rate.tick(start)
             done = False
             if not config.headless:
-                text = f"{rate.smoothed:4.1f} fps  {controls.name} ({controls.index + 1}/{len(models)})"
+                text = f"{rate.smoothed:4.1f} fps  {keys.name} ({keys.index + 1}/{len(models)})"
                 text += f"  dropped {workers.frames.dropped + workers.results.dropped}"
-                cv2.imshow(config.title, _overlay(controls.view(raw, result), [text]))
-                done = _quit(controls, config.title, raw, result)
+                cv2.imshow(config.title, _overlay(keys.view(raw, result), [text, *keys.notes()]))
+                done = _quit(keys, config.title, raw, result)
             display_s.append(time.perf_counter() - start)
             if done:
                 break
@@ -147,8 +192,22 @@ def run_live(
             capture_ms=median_ms(workers.capture_s),
             inference_ms=median_ms(workers.inference_s),
             display_ms=median_ms(display_s),
+            lost=workers.lost,
         )
     return stats
+
+
+def _asked(config: LiveConfig, camera: bool) -> str:
+    """What was asked of the camera, when it was, for the line that says what it granted."""
+    if config.size is None and config.fps is None:
+        return ""
+    asked = " at ".join(
+        part for part in (
+            f"{config.size[0]}x{config.size[1]}" if config.size else "",
+            f"{config.fps:g} fps" if config.fps else "",
+        ) if part
+    )
+    return f" (asked for {asked})" if camera else f" (--size/--fps are for cameras: {asked} ignored)"
 
 
 class _Rate:
@@ -208,15 +267,17 @@ class _Latest:
 
 
 class _Workers:
-    """The capture and inference threads; the main thread reads `results` and `error`."""
+    """The capture and inference threads; the main thread reads `results`, `error` and `lost`."""
 
-    def __init__(self, cap: cv2.VideoCapture, pace_fps: float | None, stylize: Callable[[], Stylize]):
+    def __init__(self, cap: cv2.VideoCapture, pace_fps: float | None, process: Stylize):
         self._cap = cap
+        self._camera = pace_fps is None
         self._period = 1 / pace_fps if pace_fps else 0.0
-        self._stylize = stylize  # read per frame, so a model switch takes effect on the next one
+        self._process = process  # reads the current model and controls per frame
         self.frames = _Latest()  # (capture time, frame)
         self.results = _Latest()  # (capture time, frame, stylized)
         self.error: BaseException | None = None
+        self.lost = False
         self.capture_s: list[float] = []
         self.inference_s: list[float] = []
         self._stopping = threading.Event()
@@ -246,13 +307,20 @@ class _Workers:
             outbox.close()
 
     def _capture(self) -> None:
-        deadline = time.perf_counter()
+        deadline = last_frame = time.perf_counter()
         while not self._stopping.is_set():
             start = time.perf_counter()
             ok, frame = self._cap.read()
-            if not ok:
-                return  # end of file, or the camera is gone
             now = time.perf_counter()
+            if not ok:
+                if not self._camera:
+                    return  # end of file
+                if now - last_frame > _LOST_S:  # a camera hiccups; one gone for seconds is unplugged
+                    self.lost = True
+                    return
+                self._stopping.wait(_POLL_S)
+                continue
+            last_frame = now
             self.capture_s.append(now - start)
             self.frames.put((now, frame))
             if self._period:  # a file plays at its own rate, like a camera
@@ -271,18 +339,23 @@ class _Workers:
                 continue
             stamp, frame = item
             start = time.perf_counter()
-            result = self._stylize()(frame)
+            result = self._process(frame)
             self.inference_s.append(time.perf_counter() - start)
             self.results.put((stamp, frame, result))
 
 
-class _Controls:
-    """The window's keys: n/p switch model, v toggles side by side, s saves a snapshot, q/Esc quit."""
+class _Keys:
+    """The window's keys (see KEYS): switch model, change the controls, views, snapshot, quit."""
 
     def __init__(self, models: list[str], load: Callable[[str], Stylize], index: int,
-                 on_status: Callable[[str], object], snapshots: Path):
+                 on_status: Callable[[str], object], snapshots: Path,
+                 controls: FrameControls | None = None, mirror: bool = False):
         self.models, self._load, self._on_status, self._snapshots = models, load, on_status, snapshots
+        self.controls = controls if controls is not None else FrameControls()
+        self.mirror = mirror
         self.side_by_side = False
+        self.help = False
+        self._notice, self._notice_until = "", 0.0
         self.index = index % len(models)
         self.stylize = load(models[self.index])
         on_status(f"style {self.index + 1}/{len(models)}: {self.name}")
@@ -294,25 +367,69 @@ class _Controls:
     def handle(self, key: int, raw: np.ndarray | None, result: np.ndarray | None) -> bool:
         """Act on a key code from cv2.waitKey (-1: none); True means quit."""
         key &= 0xFF
+        char = chr(key) if key != 0xFF else ""
+        controls = self.controls
         if key in _QUIT_KEYS:
             return True
-        if key in (ord("n"), ord("p")):
-            self._switch(1 if key == ord("n") else -1)
-        elif key == ord("v"):
+        if char in ("n", "p"):
+            self._switch(1 if char == "n" else -1)
+        elif char == "v":
             self.side_by_side = not self.side_by_side
-        elif key == ord("s") and result is not None:
+        elif char == "h":
+            self.help = not self.help
+        elif char == "m":
+            self.mirror = not self.mirror
+            self._say(f"mirror {'on' if self.mirror else 'off'}")
+        elif char in ("+", "=", "-", "_"):
+            step = _STRENGTH_STEP if char in ("+", "=") else -_STRENGTH_STEP
+            controls.strength = round(min(1.0, max(0.0, controls.strength + step)), 2)
+            self._say(f"strength {controls.strength:.1f}")
+        elif char == "c":
+            controls.preserve_color = not controls.preserve_color
+            self._say("colour: the photo's" if controls.preserve_color else "colour: the style's")
+        elif char in ("[", "]"):
+            self._stroke(1 if char == "]" else -1, raw)
+        elif char == "s" and result is not None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
             path = write_image(self._snapshots / f"rtstyle-snapshot-{stamp}.png", self.view(raw, result))
             self._on_status(f"saved {path}")
         return False
 
     def view(self, raw: np.ndarray, result: np.ndarray) -> np.ndarray:
-        """A new image of what to show: the stylized frame, or raw | stylized."""
-        if not self.side_by_side:
-            return result.copy()
-        if raw.shape != result.shape:
+        """A new image of what to show: the stylized frame, or camera | stylized; mirrored if set."""
+        if self.side_by_side and raw.shape != result.shape:
             raw = cv2.resize(raw, (result.shape[1], result.shape[0]), interpolation=cv2.INTER_AREA)
-        return np.hstack((raw, result))
+        if self.mirror:
+            result = cv2.flip(result, 1)
+            raw = cv2.flip(raw, 1) if self.side_by_side else raw
+        elif not self.side_by_side:
+            return result.copy()
+        return np.hstack((raw, result)) if self.side_by_side else result
+
+    def notes(self) -> list[str]:
+        """Lines for the overlay under the FPS line: the key list (h), or a setting just changed."""
+        if self.help:
+            return [f"{keys}\t{what}" for keys, what in KEYS] + [self.controls.describe()]
+        if time.perf_counter() < self._notice_until:
+            return [self._notice]
+        return []
+
+    def _say(self, text: str) -> None:
+        self._notice, self._notice_until = text, time.perf_counter() + _NOTICE_S
+        self._on_status(text)
+
+    def _stroke(self, step: int, raw: np.ndarray | None) -> None:
+        controls = self.controls
+        current = controls.stroke_scale
+        if current in _STROKE_STEPS:
+            index = _STROKE_STEPS.index(current)
+        else:  # a value given on the command line: the nearest stop
+            index = min(range(1, len(_STROKE_STEPS)), key=lambda i: abs(_STROKE_STEPS[i] - current))
+        controls.stroke_scale = _STROKE_STEPS[min(len(_STROKE_STEPS) - 1, max(0, index + step))]
+        text = "strokes native" if controls.stroke_scale is None else f"strokes x{controls.stroke_scale:g}"
+        if raw is not None:
+            text += " (network at {}x{})".format(*controls.working_size(raw.shape[1], raw.shape[0]))
+        self._say(text)
 
     def _switch(self, step: int) -> None:
         index = (self.index + step) % len(self.models)
@@ -333,7 +450,7 @@ def _parse_source(source: int | str | os.PathLike) -> int | str:
     return int(source) if source.isdigit() else source
 
 
-def _open_source(source: int | str, size: tuple[int, int] | None) -> tuple[cv2.VideoCapture, str]:
+def _open_source(source: int | str, size: tuple[int, int] | None, fps: float | None = None) -> tuple[cv2.VideoCapture, str]:
     label = f"camera {source}" if isinstance(source, int) else f"video {source}"
     if not isinstance(source, int) and "://" not in source and not Path(source).is_file():
         raise UserError(f"cannot open {label}: no such file")
@@ -355,6 +472,8 @@ def _open_source(source: int | str, size: tuple[int, int] | None) -> tuple[cv2.V
         if size:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+        if fps:
+            cap.set(cv2.CAP_PROP_FPS, fps)
     return cap, label
 
 
@@ -370,35 +489,36 @@ def _use_system_fonts() -> None:
         os.environ["QT_QPA_FONTDIR"] = str(system)
 
 
-def _quit(controls: _Controls, title: str, raw, result) -> bool:
-    """Pump the window's events and act on a key; True when the user quits or closed the window.
-
-    The window exists only once a frame was shown (raw is set): before that, OpenCV's Qt backend
-    raises 'NULL guiReceiver' for any property asked of it.
-    """
-    if controls.handle(cv2.waitKey(1), raw, result):
+def _quit(keys: _Keys, title: str, raw, result) -> bool:
+    """Pump the window's events and act on a key; True when the user quits or closed the window."""
+    if keys.handle(cv2.waitKey(1), raw, result):
         return True
-    if raw is None:
-        return False
     try:
         return cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1
-    except cv2.error:  # closed, and already gone from the backend
+    except cv2.error:  # OpenCV's Qt: the window is gone ('NULL guiReceiver')
         return True
 
 
 def _overlay(image: np.ndarray, lines: list[str]) -> np.ndarray:
     """Draw `lines` top left, white on a darkened box so they read on any picture (in place).
 
-    One pass per line: OpenCV 5 spaces glyphs by thickness, so the old outline-then-fill pair
-    drew two misaligned copies of the text (the 'smear').
+    A tab splits a line into two columns (the keys list). One pass per line: OpenCV 5 spaces
+    glyphs by thickness, so the old outline-then-fill pair drew two misaligned copies (a smear).
     """
     font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.5
-    sizes = [cv2.getTextSize(line, font, scale, 1) for line in lines]
-    step = max(((h + base) for (_, h), base in sizes), default=0) + 6
-    width = max((w for (w, _), _ in sizes), default=0)
-    box = image[: min(image.shape[0], 8 + step * len(lines)), : min(image.shape[1], width + 16)]
+    rows = [line.split("\t", 1) for line in lines]
+    (_, text_h), base = cv2.getTextSize("Ag", font, scale, 1)
+    step = text_h + base + 6
+
+    def width(text: str) -> int:
+        return cv2.getTextSize(text, font, scale, 1)[0][0]
+
+    tab = max((width(row[0]) for row in rows if len(row) == 2), default=0) + 16
+    right = max(width(row[0]) if len(row) == 1 else tab + width(row[1]) for row in rows)
+    box = image[: min(image.shape[0], 8 + step * len(rows)), : min(image.shape[1], right + 16)]
     box //= 3  # in place: a dark, see-through background
-    for row, line in enumerate(lines):
-        y = 6 + step * row + sizes[row][0][1] + 2
-        cv2.putText(image, line, (8, y), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    for index, row in enumerate(rows):
+        y = 6 + step * index + text_h + 2
+        for x, text in zip((8, 8 + tab), row):
+            cv2.putText(image, text, (x, y), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return image

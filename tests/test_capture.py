@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from media import make_clip, read_video
-from rtstyle.capture import LiveConfig, LiveStats, _Controls, run_live
+from rtstyle.capture import LiveConfig, LiveStats, _Keys, run_live
 from rtstyle.errors import UserError
 
 
@@ -143,7 +143,7 @@ def test_keys_switch_models_toggle_view_save_and_quit(tmp_path):
         loaded.append(name)
         return invert
 
-    controls = _Controls(["a.onnx", "b.onnx", "broken.onnx"], load, 0, messages.append, tmp_path)
+    controls = _Keys(["a.onnx", "b.onnx", "broken.onnx"], load, 0, messages.append, tmp_path)
     raw = np.zeros((4, 6, 3), np.uint8)
     result = np.full((4, 6, 3), 200, np.uint8)
 

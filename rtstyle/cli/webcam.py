@@ -10,8 +10,14 @@ import typer
 from ..errors import UserError
 from .app import app
 from .common import (
+    MaxSideOpt,
+    PreserveColorOpt,
     ProviderOpt,
+    StabilizerStrengthOpt,
+    StrengthOpt,
+    StrokeScaleOpt,
     ThreadsOpt,
+    frame_controls,
     load_stylizer,
     parse_size,
     say,
@@ -23,22 +29,32 @@ from .common import (
 def webcam(
     model: str = typer.Option("mosaic", "--model", "-m", help="Bundled model name or path to an .onnx file."),
     source: str = typer.Option("0", "--source", help="Camera index, or a video file played as if it were a camera."),
-    size: Optional[str] = typer.Option(None, "--size", help="Capture size WxH, e.g. 640x480 (cameras only)."),
+    size: Optional[str] = typer.Option(None, "--size", help="Capture size WxH to ask the camera for, e.g. 1280x720 (it says what it granted)."),
+    fps: Optional[float] = typer.Option(None, "--fps", min=1, help="Frame rate to ask the camera for."),
+    mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror", help="Selfie view in the window (default: on for cameras, off for files; key m). The recording is not mirrored.", show_default=False),
     provider: str = ProviderOpt,
     threads: Optional[int] = ThreadsOpt,
     tier: str = typer.Option("auto", "--tier", help="For bundled names: auto (fast tier on CPU, quality tier on GPU), fast or quality."),
     record: Optional[Path] = typer.Option(None, "--record", help="Also record the stylized stream to this .mp4."),
     headless: bool = typer.Option(False, "--headless", help="No window (servers, tests)."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Stop after this many frames."),
+    virtual_camera: bool = typer.Option(False, "--virtual-camera", help="Also send the stylized stream to a virtual webcam for video calls and OBS (pip install 'rtstyle[virtualcam]'; v4l2loopback on Linux, OBS on Windows/macOS)."),
+    virtual_camera_device: Optional[str] = typer.Option(None, "--virtual-camera-device", help="Which virtual camera, e.g. /dev/video4 (default: the first free one)."),
+    strength: float = StrengthOpt,
+    preserve_color: bool = PreserveColorOpt,
+    max_side: Optional[int] = MaxSideOpt,
+    stroke_scale: str = StrokeScaleOpt,
     stabilize: bool = typer.Option(True, "--stabilize/--no-stabilize", help="Steadier output (optical-flow blending, a few ms a frame); default: on."),
-    strength: float = typer.Option(0.6, "--strength", min=0.0, max=0.95, help="Stabilizer strength."),
+    stabilizer_strength: float = StabilizerStrengthOpt,
 ) -> None:
-    """The live loop: keys n/p next/previous style, v side-by-side, s snapshot, q or Esc quit."""
+    """The live loop. Keys: n/p next/previous style, v side by side, +/- strength, c colour,
+    ]/[ stroke size, m mirror, s snapshot, h the list on screen, q or Esc quit."""
     from ..capture import LiveConfig, run_live
     from ..registry import FAST_SUFFIX, bundled_models, bundled_styles
 
     if tier not in ("auto", "fast", "quality"):
         raise UserError(f"--tier must be auto, fast or quality, got {tier!r}")
+    controls = frame_controls(strength, preserve_color, max_side, stroke_scale)
     if tier == "auto" and Path(model).is_file():
         tier = "quality"  # an explicit file is used as given
     elif tier == "auto":
@@ -54,14 +70,16 @@ def webcam(
     def load(name: str):
         stylizer = load_stylizer(name, provider, threads, tier)
         say(f"model: {stylizer.name} ({stylizer.tier} tier) on {stylizer.provider}")
-        return with_stabilizer(stylizer, stabilize, strength)
+        return with_stabilizer(stylizer, stabilize, stabilizer_strength)
 
     styles = bundled_styles()
     name = Path(model).name.removesuffix(".onnx").removesuffix("-fast")
     models = styles if name in styles and not Path(model).is_file() else [model]
     config = LiveConfig(
         source=int(source) if source.isdigit() else source,
-        size=parse_size(size), record=record, headless=headless, max_frames=max_frames,
+        size=parse_size(size), fps=fps, record=record, headless=headless, max_frames=max_frames,
+        mirror=mirror, controls=controls,
+        virtual_camera=virtual_camera, virtual_camera_device=virtual_camera_device,
     )
     stats = run_live(config, models, load, start_index=models.index(name) if name in models else 0, on_status=say)
     say(
