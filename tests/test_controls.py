@@ -1,7 +1,10 @@
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
-from media import pattern
+from media import make_clip, pattern, read_video
 
 from rtstyle.controls import NATIVE, FrameControls, guided_upsample
 from rtstyle.stylizer import Stylizer
@@ -132,3 +135,46 @@ def test_with_the_real_stylizer(tiny_model):
     assert out.shape == frame.shape and out.dtype == np.uint8
     assert not np.array_equal(out, frame)
     assert "strength 0.80, colour kept, strokes x4" == FrameControls(strength=0.8, preserve_color=True, stroke_scale=4.0).describe()
+
+
+# The options on the command line, as a user runs them.
+
+RTSTYLE = [sys.executable, "-m", "rtstyle.cli"]
+
+
+def run(*args):
+    return subprocess.run([*RTSTYLE, *map(str, args)], check=False, capture_output=True, text=True, timeout=120)
+
+
+def test_image_options_reach_the_output(tiny_model, tmp_path):
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), pattern(2, 96, 64))
+    none = run("image", photo, "-m", tiny_model, "-o", tmp_path / "none.png", "--strength", "0")
+    assert none.returncode == 0, none.stderr
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "none.png")), cv2.imread(str(photo)))
+    full = run("image", photo, "-m", tiny_model, "-o", tmp_path / "full.png")
+    kept = run("image", photo, "-m", tiny_model, "-o", tmp_path / "kept.png", "--preserve-color", "--stroke-scale", "native")
+    assert full.returncode == 0 and kept.returncode == 0, full.stderr + kept.stderr
+    full_img, kept_img = (cv2.imread(str(tmp_path / n)) for n in ("full.png", "kept.png"))
+    assert full_img.shape == kept_img.shape == (64, 96, 3)
+    chroma = lambda image: cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb)[..., 1:].astype(int)
+    assert np.abs(chroma(kept_img) - chroma(cv2.imread(str(photo)))).mean() < np.abs(chroma(full_img) - chroma(cv2.imread(str(photo)))).mean()
+
+
+@pytest.mark.parametrize("option, value", [("--stroke-scale", "huge"), ("--stroke-scale", "0"), ("--strength", "1.5"), ("--max-side", "4")])
+def test_bad_control_values_are_one_line_errors(tiny_model, tmp_path, option, value):
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), pattern(2, 32, 32))
+    result = run("image", photo, "-m", tiny_model, "-o", tmp_path / "out.png", option, value)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("rtstyle: error:"), result.stderr
+
+
+def test_video_takes_the_controls_and_the_renamed_stabilizer_strength(tiny_model, tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", frames=6, size=(96, 64), fps=12, audio=False)
+    out = tmp_path / "out.mp4"
+    result = run("video", clip, "-m", tiny_model, "-o", out, "--strength", "0.5", "--max-side", "48", "--stabilizer-strength", "0.3")
+    assert result.returncode == 0, result.stderr
+    video = read_video(out)
+    assert (video["frames"], video["size"]) == (6, (96, 64))

@@ -8,7 +8,18 @@ from typing import List, Optional
 import typer
 
 from .app import app
-from .common import ModelOpt, ProviderOpt, ThreadsOpt, load_stylizer, say
+from .common import (
+    MaxSideOpt,
+    ModelOpt,
+    PreserveColorOpt,
+    ProviderOpt,
+    StrengthOpt,
+    StrokeScaleOpt,
+    ThreadsOpt,
+    frame_controls,
+    load_stylizer,
+    say,
+)
 
 
 @app.command()
@@ -18,11 +29,16 @@ def image(
     output: Path = typer.Option(..., "--output", "-o", help="Output image, or a folder when several inputs are given."),
     provider: str = ProviderOpt,
     threads: Optional[int] = ThreadsOpt,
+    strength: float = StrengthOpt,
+    preserve_color: bool = PreserveColorOpt,
+    max_side: Optional[int] = MaxSideOpt,
+    stroke_scale: str = StrokeScaleOpt,
 ) -> None:
     """Stylize still images with a fast style network."""
     from ..imageio import read_image, write_image
     from ..outputs import check_output
 
+    controls = frame_controls(strength, preserve_color, max_side, stroke_scale)
     frames = [read_image(p) for p in inputs]  # check every input before any work
     if len(inputs) > 1 or output.is_dir():
         output.mkdir(parents=True, exist_ok=True)
@@ -33,5 +49,5 @@ def image(
         check_output(target, *inputs)
     stylizer = load_stylizer(model, provider, threads)
     for frame, target in zip(frames, targets):
-        write_image(target, stylizer(frame))
+        write_image(target, controls.apply(stylizer, frame))
         say(f"wrote {target}")

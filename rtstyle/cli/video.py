@@ -9,9 +9,15 @@ import typer
 
 from .app import app
 from .common import (
+    MaxSideOpt,
     ModelOpt,
+    PreserveColorOpt,
     ProviderOpt,
+    StabilizerStrengthOpt,
+    StrengthOpt,
+    StrokeScaleOpt,
     ThreadsOpt,
+    frame_controls,
     load_stylizer,
     say,
     with_stabilizer,
@@ -25,17 +31,23 @@ def video(
     output: Path = typer.Option(..., "--output", "-o", help="Output video (.mp4, .mkv or .mov): H.264, the input's audio kept."),
     provider: str = ProviderOpt,
     threads: Optional[int] = ThreadsOpt,
-    max_side: Optional[int] = typer.Option(None, "--max-side", help="Stylize at most this many pixels on the longer side (output keeps the input size)."),
+    strength: float = StrengthOpt,
+    preserve_color: bool = PreserveColorOpt,
+    max_side: Optional[int] = MaxSideOpt,
+    stroke_scale: str = StrokeScaleOpt,
     stabilize: bool = typer.Option(True, "--stabilize/--no-stabilize", help="Blend each output with the flow-warped previous one where the motion is reliable (default: on)."),
-    strength: float = typer.Option(0.6, "--strength", min=0.0, max=0.95, help="Stabilizer strength: the weight of the previous output on steady pixels."),
+    stabilizer_strength: float = StabilizerStrengthOpt,
 ) -> None:
     """Stylize a video file frame by frame, keeping its frame count, rate, size and audio."""
     from ..videoio import probe_video, transform_video
 
+    controls = frame_controls(strength, preserve_color, max_side, stroke_scale)
     probe_video(input)  # a bad input fails before the model loads
     stylizer = load_stylizer(model, provider, threads)
+    # The stabilizer works at the network's size, inside the controls: fewer pixels for the flow too.
+    process = controls.wrap(with_stabilizer(stylizer, stabilize, stabilizer_strength))
     try:
-        stats = transform_video(input, output, with_stabilizer(stylizer, stabilize, strength), max_side=max_side, progress=True)
+        stats = transform_video(input, output, process, progress=True)
     except KeyboardInterrupt as e:
         stats = getattr(e, "stats", None)
         if stats:
