@@ -2,10 +2,11 @@ import _thread
 import threading
 import time
 
+import cv2
 import numpy as np
 import pytest
 
-from media import make_clip, read_video
+from media import make_clip, pattern, read_video
 from rtstyle.capture import LiveConfig, LiveStats, _Keys, run_live
 from rtstyle.errors import UserError
 
@@ -164,3 +165,97 @@ def test_keys_switch_models_toggle_view_save_and_quit(tmp_path):
 
     assert not controls.handle(-1, raw, result)
     assert controls.handle(ord("q"), raw, result) and controls.handle(27, raw, result)
+
+
+class FakeCamera:
+    """Stands in for cv2.VideoCapture(0): grants 640x480 at 30 fps whatever it is asked for, then,
+    after `frames` frames, is unplugged (every read fails, as OpenCV's do)."""
+
+    frames = 12
+    opened: list["FakeCamera"] = []
+
+    def __init__(self, index):
+        self.index, self.asked, self.sent = index, {}, 0
+        self.props = {cv2.CAP_PROP_FRAME_WIDTH: 640, cv2.CAP_PROP_FRAME_HEIGHT: 480, cv2.CAP_PROP_FPS: 30}
+        FakeCamera.opened.append(self)
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        return self.props.get(prop, 0)
+
+    def set(self, prop, value):
+        self.asked[prop] = value
+        return False
+
+    def read(self):
+        time.sleep(1 / 30)
+        if self.sent >= self.frames:
+            return False, None
+        self.sent += 1
+        return True, pattern(self.sent, 640, 480)
+
+    def release(self):
+        pass
+
+
+def test_camera_reports_what_it_granted_and_an_unplugged_camera_ends_with_a_playable_recording(tmp_path, monkeypatch):
+    import rtstyle.capture as capture
+
+    monkeypatch.setattr(capture.cv2, "VideoCapture", FakeCamera)
+    monkeypatch.setattr(capture, "_LOST_S", 0.3)
+    record, messages = tmp_path / "live.mp4", []
+    config = LiveConfig(source=0, size=(1280, 720), fps=60, headless=True, record=record)
+    stats = run_live(config, ["m"], load_invert, on_status=messages.append)
+
+    camera = FakeCamera.opened[-1]
+    assert camera.asked[cv2.CAP_PROP_FRAME_WIDTH] == 1280 and camera.asked[cv2.CAP_PROP_FPS] == 60
+    assert "camera 0: 640x480 at 30 fps (asked for 1280x720 at 60 fps)" in messages
+    assert stats.lost and [m for m in messages if "stopped sending" in m] == ["camera 0 stopped sending frames (unplugged?): stopping"]
+    out = read_video(record)
+    assert out["frames"] == stats.frames >= 1 and out["size"] == (640, 480)
+    assert leftovers(tmp_path) == [] and live_threads() == []
+
+
+def test_size_and_fps_for_a_file_are_said_to_be_ignored(clip):
+    messages = []
+    run_live(LiveConfig(source=str(clip), size=(320, 240), headless=True, max_frames=2), ["m"], load_invert,
+             on_status=messages.append)
+    assert any("--size/--fps are for cameras: 320x240 ignored" in m for m in messages)
+
+
+def test_control_keys_change_the_controls_and_the_view(tmp_path):
+    from rtstyle.controls import NATIVE, FrameControls
+
+    controls, messages = FrameControls(), []
+    keys = _Keys(["a.onnx"], load_invert, 0, messages.append, tmp_path, controls, mirror=False)
+    raw = np.zeros((480, 640, 3), np.uint8)
+    raw[:, :10] = 255  # a bright stripe on the left
+    result = raw.copy()
+
+    for _ in range(3):
+        keys.handle(ord("+"), raw, result)
+    assert controls.strength == 1.0  # capped
+    keys.handle(ord("-"), raw, result)
+    keys.handle(ord("-"), raw, result)
+    assert controls.strength == 0.8 and messages[-1] == "strength 0.8"
+    keys.handle(ord("c"), raw, result)
+    assert controls.preserve_color and messages[-1] == "colour: the photo's"
+    keys.handle(ord("]"), raw, result)
+    assert controls.stroke_scale == 1.25 and messages[-1] == "strokes x1.25 (network at 410x307)"
+    for _ in range(10):
+        keys.handle(ord("["), raw, result)
+    assert controls.stroke_scale is NATIVE and messages[-1] == "strokes native (network at 640x480)"
+    assert keys.notes() == ["strokes native (network at 640x480)"]  # the change, on screen for a while
+
+    keys.handle(ord("h"), raw, result)
+    notes = keys.notes()
+    assert len(notes) > 8 and notes[0].startswith("n / p\t") and notes[-1] == controls.describe()
+
+    assert keys.view(raw, result)[0, 0, 0] == 255
+    keys.handle(ord("m"), raw, result)
+    assert keys.view(raw, result)[0, 0, 0] == 0 and keys.view(raw, result)[0, -1, 0] == 255
+    keys.handle(ord("v"), raw, result)
+    both = keys.view(raw, result)
+    assert both.shape == (480, 1280, 3) and both[0, 639, 0] == 255 and both[0, 1279, 0] == 255
