@@ -45,9 +45,8 @@ class VirtualCamera:
             )
         except KeyError:
             raise UserError(f"no virtual camera backend named {backend!r}") from None
-        except RuntimeError as err:
-            reason = str(err).splitlines()[0] if str(err) else "no device"
-            raise UserError(f"no virtual camera device ({reason}): {_no_device_hint()}") from None
+        except RuntimeError:  # pyvirtualcam's own text is a paragraph per backend tried
+            raise UserError(f"no virtual camera device: {_no_device_hint()}") from None
         self.width, self.height = width, height
 
     @property
