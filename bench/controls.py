@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from rtstyle.bench import texture_frames, time_calls
-from rtstyle.controls import NATIVE, FrameControls, guided_upsample, keep_chroma
+from rtstyle.controls import NATIVE, FrameControls, guided_upsample, keep_chroma, shrink
 from rtstyle.stylizer import Stylizer
 
 SIZES = ((640, 480), (1920, 1080))
@@ -39,7 +39,7 @@ def overhead_rows(width: int, height: int, frames: int) -> list[tuple[str, float
     pairs = list(zip(inputs, smalls, painted))
     free_network = lambda small: painted[0] if small.shape == painted[0].shape else 255 - small
     rows = [
-        (f"shrink to {w}x{h} (INTER_AREA)", lambda f: cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA), inputs),
+        (f"shrink to {w}x{h} (area average)", lambda f: shrink(f, (w, h)), inputs),
         ("guided upsample back", lambda p: guided_upsample(p[2], p[1], p[0]), pairs),
         ("plain cubic upsample (for comparison)", lambda p: cv2.resize(p[2], (width, height), interpolation=cv2.INTER_CUBIC), pairs),
         ("preserve_color (YCrCb chroma swap)", lambda f: keep_chroma(255 - f, f), inputs),

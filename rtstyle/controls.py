@@ -86,8 +86,7 @@ class FrameControls:
             if out.shape[:2] != (height, width):  # a network that pads or crops
                 out = cv2.resize(out, (width, height), interpolation=cv2.INTER_CUBIC)
         else:
-            shrink = cv2.INTER_AREA if size[0] < width else cv2.INTER_CUBIC
-            small = cv2.resize(frame, size, interpolation=shrink)
+            small = shrink(frame, size) if size[0] < width else cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC)
             out = guided_upsample(stylize(small), small, frame)
         if self.preserve_color:
             out = keep_chroma(out, frame)
@@ -107,6 +106,18 @@ class FrameControls:
         if self.max_side:
             parts.append(f"max side {self.max_side}")
         return ", ".join(parts)
+
+
+def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize down to `size` (width, height) with area averaging.
+
+    Halves first while the image is at least twice the size: OpenCV's INTER_AREA has a fast
+    path for exact halving. The footprint is a little wider than one direct area resize (on a
+    photo, 0.5 grey levels apart on average), in about half the time for 1080p to 512 px.
+    """
+    while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def guided_upsample(
