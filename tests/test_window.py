@@ -27,13 +27,6 @@ CLIP_SIZE = (320, 240)
 CLIP_FRAMES = 900  # 30 s at 30 fps: longer than any test here keeps the window open
 
 
-def _free_display() -> int:
-    for number in range(90, 200):
-        if not (Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists()):
-            return number
-    raise RuntimeError("no free X display number in :90-:199")
-
-
 def _grab(display: str) -> np.ndarray:
     """The whole screen as BGR uint8."""
     from PIL import ImageGrab
@@ -47,24 +40,22 @@ def display():
     missing = [tool for tool in ("Xvfb", "xdotool") if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"window tests need {' and '.join(missing)} (apt-get install xvfb xdotool)")
-    name = f":{_free_display()}"
+    # -displayfd: Xvfb picks a free display number itself and writes it once it accepts clients.
+    read_end, write_end = os.pipe()
     server = subprocess.Popen(
-        ["Xvfb", name, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(write_end,),
     )
+    os.close(write_end)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            if server.poll() is not None:
-                reason = server.stderr.read().decode(errors="replace").strip().splitlines()[-1:]
-                pytest.skip(f"Xvfb {name} did not start: {reason[0] if reason else 'no reason given'}")
-            try:
-                _grab(name)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.skip(f"Xvfb {name} did not answer within 15 s")
-                time.sleep(0.1)
+        with os.fdopen(read_end) as announced:
+            number = announced.readline().strip()  # empty if Xvfb exits first
+        if not number:
+            server.wait(5)
+            reason = server.stderr.read().decode(errors="replace").strip().splitlines()[-1:]
+            pytest.skip(f"Xvfb did not start: {reason[0] if reason else 'no reason given'}")
+        name = f":{number}"
+        _grab(name)  # it answers
         yield name
     finally:
         server.terminate()
@@ -120,7 +111,9 @@ class LiveWindow:
             if value:
                 return value
             time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}:\n{self.log}")
+        shot = self.log_path.with_name("timeout-screen.png")
+        cv2.imwrite(str(shot), _grab(self.display))
+        raise AssertionError(f"timed out waiting for {what} (the screen: {shot}):\n{self.log}")
 
     def _xdotool(self, *args: str) -> str:
         done = subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=10)
