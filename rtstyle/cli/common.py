@@ -47,7 +47,7 @@ def with_stabilizer(stylizer, stabilize: bool, strength: float):
 StrengthOpt = typer.Option(1.0, "--strength", min=0.0, max=1.0, help="How much of the style: 1 all of it, 0.5 half blended with the input, 0 none.")
 PreserveColorOpt = typer.Option(False, "--preserve-color", help="Keep the input's colours: only the luminance comes from the style.")
 MaxSideOpt = typer.Option(None, "--max-side", min=32, help="Run the network at most this many pixels on the longer side (faster on big inputs; the output keeps the input's size).")
-StrokeScaleOpt = typer.Option("1", "--stroke-scale", help="Stroke size: 1 as trained (the network runs at 512 px on the longer side, edge-aware upsampled back), 2 twice as big, 0.5 half; 'native' runs at the input's own size.")
+StrokeScaleOpt = typer.Option("1", "--stroke-scale", help="Stroke size: 1 as trained (the network runs at 512 px on the longer side, edge-aware upsampled back), 2 twice as big, 0.5 half (never above the input's own size); 'native' runs at the input's own size.")
 StabilizerStrengthOpt = typer.Option(0.6, "--stabilizer-strength", min=0.0, max=0.95, help="Stabilizer strength: the weight of the previous output on steady pixels.")
 
 
