@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .stylizer import Stylizer
+from .stylizer import Stylizer, format_placement, placement_warning
 
 DEFAULT_SIZE = (640, 480)
 N_TEXTURES = 4  # frames rotated through while timing
@@ -174,13 +174,14 @@ def bench(
     if width < 1 or height < 1:
         raise ValueError(f"size must be positive, got {width}x{height}")
     load_s = None
+    inputs = texture_frames(width, height)
     if isinstance(model, Stylizer):
         stylizer = model
     else:
         start = time.perf_counter()
-        stylizer = Stylizer(model, provider=provider, threads=threads, tier=tier)
+        stylizer = Stylizer(model, provider=provider, threads=threads, tier=tier, profile_nodes=True)
         load_s = round(time.perf_counter() - start, 3)
-    inputs = texture_frames(width, height)
+        stylizer.node_placement(inputs[0])  # one profiled frame at the benchmark's size (counts as warm-up)
     times = time_calls(stylizer, inputs, frames, warmup)
     latency = latency_stats(times)
     try:
@@ -194,6 +195,9 @@ def bench(
         "size": f"{width}x{height}",
         "provider": stylizer.provider,
         "fallback": stylizer.fallback,
+        "placement": stylizer.placement,
+        "placement_warning": placement_warning(stylizer.placement, stylizer.providers) if stylizer.placement else None,
+        "io_binding": stylizer.io_binding,
         "frames": frames,
         "fps": round(1000.0 / latency["p50"], 2) if latency["p50"] > 0 else None,
         "latency_ms": latency,
@@ -220,6 +224,10 @@ def format_report(result: dict) -> str:
     ]
     flops = f"{result['flops'] / 1e9:.2f} GFLOPs per frame" if result.get("flops") is not None else "FLOPs: n/a"
     lines.append(f"  {flops}, {result['params'] / 1e6:.2f} M parameters")
+    if result.get("placement"):
+        lines.append(f"  nodes ran on: {format_placement(result['placement'])} (onnxruntime profiler)")
+    if result.get("placement_warning"):
+        lines.append(f"  warning: {result['placement_warning']}")
     if result.get("fallback"):
         lines.append(f"  fallback: {result['fallback']}")
     return "\n".join(lines)

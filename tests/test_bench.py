@@ -126,3 +126,10 @@ def test_texture_frames_differ():
 def test_bench_module_does_not_import_torch():
     code = "import sys, rtstyle.bench; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_bench_reports_where_the_nodes_ran(tiny_model):
+    result = bench(tiny_model, size=(40, 30), provider="cpu", frames=2, warmup=1, threads=1)
+    assert result["placement"]["counts"]["CPUExecutionProvider"] > 10
+    assert result["placement_warning"] is None and result["io_binding"] is False
+    assert "nodes ran on: CPU " in format_report(result)

@@ -8,7 +8,7 @@ from onnx import TensorProto, helper
 
 from rtstyle.errors import UserError
 from rtstyle.export import export_onnx, network_from_checkpoint
-from rtstyle.stylizer import PROVIDER_NAMES, TRT_OPT, Stylizer, plan_providers
+from rtstyle.stylizer import PROVIDER_NAMES, Stylizer, plan_providers
 
 
 def torch_reference(checkpoint, frame_bgr):
@@ -87,16 +87,58 @@ def test_auto_without_gpu_asks_for_cpu_only():
     assert [name for name, _ in plan.providers] == ["CPUExecutionProvider"]
 
 
-def test_auto_with_gpu_orders_tensorrt_cuda_cpu_with_caches_and_profiles(tmp_path, monkeypatch):
+def test_auto_with_gpu_orders_tensorrt_cuda_cpu_with_keyed_caches_and_no_fixed_profile(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    plan = plan_providers("auto", available=ALL, gpu=True, tensorrt=True)
+    plan = plan_providers("auto", available=ALL, gpu=True, tensorrt=True, key="rtstyle_abc")
     names = [name for name, _ in plan.providers]
     assert names == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     trt = plan.providers[0][1]
-    assert trt["trt_fp16_enable"] and trt["trt_engine_cache_enable"] and trt["trt_timing_cache_enable"]
-    assert trt["trt_engine_cache_path"].startswith(str(tmp_path))
-    assert trt["trt_profile_opt_shapes"] == "frame:" + "x".join(map(str, TRT_OPT))
-    assert "trt_profile_min_shapes" in trt and "trt_profile_max_shapes" in trt
+    assert trt["trt_engine_cache_enable"] and trt["trt_timing_cache_enable"]
+    assert trt["trt_engine_cache_path"] == trt["trt_timing_cache_path"] == str(tmp_path / "rtstyle" / "trt")
+    assert trt["trt_engine_cache_prefix"] == "rtstyle_abc"
+    # profiles are left to onnxruntime: any frame size and batch must run (1x7 frames, batches)
+    assert not any(k.startswith("trt_profile_") for k in trt)
+    assert trt["trt_fp16_enable"] is False and "trt_op_types_to_exclude" not in trt  # fp32 model: fp32 engine
+    assert plan.providers[1][1] == {"cudnn_conv_algo_search": "HEURISTIC"}
+
+
+def test_explicit_tensorrt_always_brings_cuda_then_cpu():
+    plan = plan_providers("tensorrt", available=ALL)
+    assert plan.names == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert plan_providers("cuda", available=ALL).names == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert plan_providers("cpu", available=ALL).names == ["CPUExecutionProvider"]
+
+
+def test_fp16_models_keep_instance_norm_out_of_tensorrt(tmp_path):
+    from rtstyle.stylizer import tensorrt_options
+
+    options = tensorrt_options(tmp_path, "k", fp16=True)
+    assert options["trt_fp16_enable"] is True and options["trt_op_types_to_exclude"] == "InstanceNormalization"
+
+
+def test_engine_cache_key_is_the_model_content(tiny_model, tmp_path):
+    from rtstyle.stylizer import model_key
+
+    copy = tmp_path / "same-name.onnx"
+    copy.write_bytes(tiny_model.read_bytes())
+    assert model_key(copy) == model_key(tiny_model)
+    model = onnx.load(copy)
+    model.graph.initializer[0].raw_data = bytes(len(model.graph.initializer[0].raw_data))  # "retrained" weights
+    onnx.save(model, copy)
+    assert model_key(copy) != model_key(tiny_model) and model_key(copy).startswith("rtstyle_")
+
+
+def test_gpu_request_creates_the_engine_cache_folder_with_its_parents(tiny_model, tmp_path, monkeypatch):
+    import onnxruntime as ort
+
+    if "TensorrtExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("this onnxruntime build has no TensorRT provider")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh" / "machine"))
+    stylizer = Stylizer(tiny_model, provider="tensorrt")
+    assert (tmp_path / "fresh" / "machine" / "rtstyle" / "trt").is_dir()
+    assert stylizer.plan.names[:2] == ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
+    if stylizer.provider == "CPUExecutionProvider":  # no GPU here: the reason, not just the fact
+        assert "missing:" in stylizer.fallback or "EP Error" in stylizer.fallback
 
 
 def test_auto_with_gpu_but_no_tensorrt_skips_it():
@@ -121,3 +163,71 @@ def test_honest_fallback_when_cuda_cannot_run(tiny_model):
         assert "CUDAExecutionProvider" in stylizer.fallback and "CPUExecutionProvider" in stylizer.fallback
     else:
         assert stylizer.fallback is None
+
+
+def test_io_binding_buffers_once_per_shape_same_output_as_run(tiny_model):
+    plain = Stylizer(tiny_model, provider="cpu", io_binding=False)
+    bound = Stylizer(tiny_model, provider="cpu", io_binding=True)
+    rng = np.random.default_rng(5)
+    frames = [rng.integers(0, 256, s, dtype=np.uint8) for s in [(37, 53, 3), (37, 53, 3), (1, 7, 3), (2, 37, 53, 3), (37, 53, 3)]]
+    outputs = []
+    for frame in frames:
+        got = bound(frame)
+        np.testing.assert_array_equal(got, plain(frame))
+        outputs.append(got)
+    # 37x53, then 1x7, then a batch of 2, then 37x53 again: four allocations, not five
+    assert bound._binding.allocations == 4
+    # an earlier result is not overwritten by a later frame through the same buffers
+    np.testing.assert_array_equal(outputs[0], plain(frames[0]))
+
+
+def test_node_placement_from_the_profiler(tiny_model):
+    from rtstyle.stylizer import format_placement, placement_warning
+
+    stylizer = Stylizer(tiny_model, provider="cpu", profile_nodes=True)
+    placement = stylizer.node_placement(np.zeros((1, 9, 11, 3), np.uint8))
+    n_graph = len(onnx.load(tiny_model).graph.node)
+    assert set(placement["counts"]) == {"CPUExecutionProvider"}
+    assert 0.5 * n_graph < placement["counts"]["CPUExecutionProvider"] <= 2 * n_graph
+    assert "Conv" in placement["cpu_ops"]
+    assert format_placement(placement) == f"CPU {placement['counts']['CPUExecutionProvider']} nodes"
+    assert placement_warning(placement, stylizer.providers) is None  # a CPU session: nothing to warn about
+    with pytest.raises(RuntimeError, match="profile_nodes"):
+        Stylizer(tiny_model, provider="cpu").node_placement()
+
+
+def test_placement_counts_and_warning_for_a_gpu_session():
+    from rtstyle.stylizer import count_placement, format_placement, placement_warning
+
+    def event(name, provider, op):
+        return {"cat": "Node", "name": f"{name}_kernel_time", "args": {"provider": provider, "op_name": op}}
+
+    events = [
+        {"cat": "Session", "name": "session_initialization"},
+        event("TensorrtExecutionProvider_TRTKernel_graph_main_1_0", "TensorrtExecutionProvider", "TRTKernel"),
+        event("/Shape", "CPUExecutionProvider", "Shape"), event("/Gather", "CPUExecutionProvider", "Gather"),
+        event("/Resize", "CUDAExecutionProvider", "Resize"),
+        event("/Resize", "CUDAExecutionProvider", "Resize"),  # a second run: the same node, counted once
+    ]
+    placement = count_placement(events)
+    assert placement["counts"] == {"TensorrtExecutionProvider": 1, "CPUExecutionProvider": 2, "CUDAExecutionProvider": 1}
+    assert format_placement(placement) == "TensorRT 1 subgraph, CUDA 1 node, CPU 2 nodes"
+    warning = placement_warning(placement, ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert "2 nodes ran on the CPU" in warning and "Gather, Shape" in warning
+    only_gpu = count_placement(events[1:2])
+    assert format_placement(only_gpu) == "TensorRT 1 subgraph, CPU 0 nodes"
+    assert placement_warning(only_gpu, ["TensorrtExecutionProvider"]) is None
+
+
+def test_ep_error_text_is_kept_without_its_source_location():
+    from rtstyle.stylizer import _ep_error
+
+    printed = (
+        "*************** EP Error ***************\n"
+        "EP Error /onnxruntime_src/onnxruntime/python/onnxruntime_pybind_state.cc:729 void onnxruntime::python::"
+        "RegisterTensorRTPluginsAsCustomOps(PySessionOptions&, const onnxruntime::ProviderOptions&) Please install "
+        "TensorRT libraries. when using ['TensorrtExecutionProvider', 'CPUExecutionProvider']\n"
+        "Falling back to ['CPUExecutionProvider'] and retrying.\n"
+    )
+    assert _ep_error(printed) == "EP Error: Please install TensorRT libraries."
+    assert _ep_error("nothing printed") is None

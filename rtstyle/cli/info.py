@@ -1,4 +1,4 @@
-"""`rtstyle info`: versions, providers, models."""
+"""`rtstyle info`: versions, providers, where the nodes run, what the GPU path is missing."""
 
 from __future__ import annotations
 
@@ -11,33 +11,48 @@ from .app import app
 
 @app.command()
 def info(as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
-    """Versions, onnxruntime providers (listed and actually usable), bundled models."""
+    """Versions, onnxruntime providers (listed, in use, and where one frame's nodes ran), the
+    NVIDIA libraries onnxruntime needs and which are missing, bundled models."""
     import platform
 
     import cv2
     import numpy as np
     import onnxruntime as ort
 
+    from .. import gpuenv
     from ..registry import bundled_models, models_dir
-    from ..stylizer import Stylizer
+    from ..stylizer import Stylizer, format_placement, gpu_present, placement_warning
 
+    build = gpuenv.onnxruntime_build()
     report = {
         "rtstyle": __import__("rtstyle").__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "onnxruntime": ort.__version__,
+        "onnxruntime": f"{ort.__version__} ({build['package']})",
+        "onnxruntime_installed": [f"{name} {version}" for name, version in gpuenv.onnxruntime_distributions().items()],
         "opencv": cv2.__version__,
         "numpy": np.__version__,
+        "nvidia_driver": gpu_present(),
+        "gpu_libraries": gpuenv.gpu_libraries_line(build=build),
         "providers_listed": ort.get_available_providers(),
         "models_dir": str(models_dir()),
         "models": bundled_models(),
     }
+    conflict = gpuenv.conflicting_onnxruntimes()
+    if conflict:
+        report["onnxruntime_conflict"] = conflict
     if report["models"]:
-        probe = Stylizer(report["models"][0], provider="auto")
+        probe = Stylizer(report["models"][0], provider="auto", profile_nodes=True)
+        placement = probe.node_placement()
         report["providers_in_use"] = probe.providers
+        report["nodes_ran_on"] = format_placement(placement)
+        report["placement"] = placement["counts"]
+        report["placement_warning"] = placement_warning(placement, probe.providers)
         report["fallback"] = probe.fallback
     if as_json:
         print(json.dumps(report, indent=2))
         return
     for key, value in report.items():
-        print(f"{key:17} {', '.join(value) if isinstance(value, list) else value}")
+        if value is None or key == "placement":
+            continue
+        print(f"{key:21} {', '.join(value) if isinstance(value, list) else value}")
