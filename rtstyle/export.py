@@ -3,6 +3,8 @@
 The exported graph takes `frame`: uint8, N×H×W×3, BGR (what OpenCV and PyAV hand over) and
 returns `stylized` in the same layout, for any N, H and W (odd sizes too: the network pads and
 crops inside the graph). So the run side moves uint8 arrays and does no per-pixel Python work.
+The graph is one TensorRT can take whole (`onnxgraph.tensorrt_blockers` finds none, or the
+export fails): see `FrameModel` and `PadToStride`.
 """
 
 from __future__ import annotations
