@@ -13,6 +13,7 @@ No torch here; no onnxruntime session is created.
 from __future__ import annotations
 
 import ctypes
+import functools
 import struct
 import sys
 from importlib import metadata
@@ -27,29 +28,35 @@ _DT_NEEDED, _SHT_DYNAMIC = 1, 6
 
 def elf_needed(path: str | Path) -> list[str]:
     """The DT_NEEDED entries (libraries it links against) of a 64-bit little-endian ELF shared
-    library; [] for anything else (a Windows DLL, a missing file)."""
+    library; [] for anything else (a Windows DLL, a missing file). Reads only the headers and
+    the dynamic section (the CUDA provider library is hundreds of MB)."""
     try:
-        data = Path(path).read_bytes()
-    except OSError:
+        with open(path, "rb") as f:
+            header = f.read(64)
+            if len(header) < 64 or header[:4] != b"\x7fELF" or header[4] != 2 or header[5] != 1:
+                return []
+            shoff, = struct.unpack_from("<Q", header, 0x28)
+            shentsize, shnum = struct.unpack_from("<HH", header, 0x3A)
+            f.seek(shoff)
+            table = f.read(shentsize * shnum)
+            sections = [struct.unpack_from("<IIQQQQIIQQ", table, i * shentsize) for i in range(shnum)]
+            needed = []
+            for _name, kind, _flags, _addr, offset, size, link, _info, _align, entsize in sections:
+                if kind != _SHT_DYNAMIC:
+                    continue
+                f.seek(offset)
+                dynamic = f.read(size)
+                f.seek(sections[link][4])
+                strings = f.read(sections[link][5])
+                for pos in range(0, len(dynamic) - 15, entsize or 16):
+                    tag, value = struct.unpack_from("<qQ", dynamic, pos)
+                    if tag == 0:
+                        break
+                    if tag == _DT_NEEDED:
+                        needed.append(strings[value:strings.index(b"\0", value)].decode())
+            return needed
+    except (OSError, struct.error, ValueError, IndexError):
         return []
-    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-        return []
-    shoff, = struct.unpack_from("<Q", data, 0x28)
-    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
-    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
-    needed = []
-    for _name, kind, _flags, _addr, offset, size, link, _info, _align, entsize in sections:
-        if kind != _SHT_DYNAMIC:
-            continue
-        strtab = sections[link][4]
-        for pos in range(offset, offset + size, entsize or 16):
-            tag, value = struct.unpack_from("<qQ", data, pos)
-            if tag == 0:
-                break
-            if tag == _DT_NEEDED:
-                end = data.index(b"\0", strtab + value)
-                needed.append(data[strtab + value:end].decode())
-    return needed
 
 
 def onnxruntime_build() -> dict:
@@ -74,15 +81,21 @@ def provider_needs(capi: str | Path | None = None) -> dict[str, list[str]]:
     cuDNN is loaded by the CUDA provider at run time rather than linked, so the CUDA list takes
     the cuDNN that the TensorRT provider of the same build names (libcudnn.so.9 for 1.31).
     """
-    capi = Path(capi or onnxruntime_build()["capi"] or ".")
+    return {k: list(v) for k, v in _provider_needs(str(capi or onnxruntime_build()["capi"] or ".")).items()}
+
+
+@functools.lru_cache(maxsize=4)
+def _provider_needs(capi: str) -> dict[str, tuple[str, ...]]:
+    """provider_needs, once per onnxruntime folder."""
+    folder = Path(capi)
     needs = {}
     for key in ("cuda", "tensorrt"):
-        names = elf_needed(capi / f"libonnxruntime_providers_{key}.so")
+        names = elf_needed(folder / f"libonnxruntime_providers_{key}.so")
         needs[key] = [n for n in names if n.startswith(_NVIDIA_PREFIXES) or n == DRIVER_LIBRARY]
     cudnn = [n for n in needs["tensorrt"] if n.startswith("libcudnn")]
     if needs["cuda"] and not any(n.startswith("libcudnn") for n in needs["cuda"]):
         needs["cuda"] += cudnn
-    return needs
+    return {k: tuple(v) for k, v in needs.items()}
 
 
 def _pip_nvidia_dirs() -> list[Path]:

@@ -42,7 +42,10 @@ def info(as_json: bool = typer.Option(False, "--json", help="One JSON object."))
     if conflict:
         report["onnxruntime_conflict"] = conflict
     if report["models"]:
-        probe = Stylizer(report["models"][0], provider="auto", profile_nodes=True)
+        # a fast-tier model: on TensorRT its first engine builds quickest (then it is cached)
+        probe_model = next((m for m in report["models"] if m.endswith("-fast")), report["models"][0])
+        probe = Stylizer(probe_model, provider="auto", profile_nodes=True)
+        report["probe_model"] = probe.name
         placement = probe.node_placement()
         report["providers_in_use"] = probe.providers
         report["nodes_ran_on"] = format_placement(placement)
