@@ -335,7 +335,8 @@ class Stylizer:
             conflict = gpuenv.conflicting_onnxruntimes()
             if conflict:
                 return f"an NVIDIA GPU is here but this onnxruntime offers only {', '.join(ort.get_available_providers())}: {conflict}"
-        if not asked or asked[0] == self.provider:
+        dropped = [p for p in asked if p in GPU_PROVIDERS and p not in self.providers]
+        if not asked or (asked[0] == self.provider and not dropped):
             return None
         why = []
         if self.ep_error:
@@ -346,6 +347,8 @@ class Stylizer:
         if asked[0] in GPU_PROVIDERS:
             why.append(gpuenv.gpu_libraries_line())
         reason = "; ".join(why) or "its libraries or a GPU are missing"
+        if asked[0] == self.provider:
+            return f"onnxruntime dropped {', '.join(dropped)}: nodes {self.provider} rejects run on the CPU ({reason})"
         return f"asked for {asked[0]} but onnxruntime runs this model on {self.provider} ({reason})"
 
     def node_placement(self, frame: np.ndarray | None = None) -> dict:
@@ -407,5 +410,8 @@ def _model_precision(path: Path) -> str:
     """The model's precision from its metadata (read only where TensorRT is planned)."""
     import onnx
 
-    meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    try:
+        meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    except Exception:  # not an ONNX file: the session creation says so
+        return "fp32"
     return meta.get("rtstyle.precision", "fp32")

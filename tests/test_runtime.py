@@ -231,3 +231,17 @@ def test_ep_error_text_is_kept_without_its_source_location():
     )
     assert _ep_error(printed) == "EP Error: Please install TensorRT libraries."
     assert _ep_error("nothing printed") is None
+
+
+def test_fallback_names_a_dropped_cuda_behind_tensorrt(tiny_model):
+    from rtstyle.stylizer import ProviderPlan
+
+    stylizer = Stylizer(tiny_model, provider="cpu")
+    assert stylizer.fallback is None
+    trt, cuda, cpu = (PROVIDER_NAMES[k] for k in ("tensorrt", "cuda", "cpu"))
+    # what a session that got TensorRT but lost CUDA reports (faked: there is no GPU here)
+    stylizer.plan = ProviderPlan("tensorrt", [(trt, {}), (cuda, {}), (cpu, {})])
+    stylizer.providers, stylizer.provider = [trt, cpu], trt
+    assert stylizer.fallback.startswith("onnxruntime dropped CUDAExecutionProvider: nodes TensorrtExecutionProvider rejects run on the CPU")
+    stylizer.providers, stylizer.provider = [trt, cuda, cpu], trt
+    assert stylizer.fallback is None
