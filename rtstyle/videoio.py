@@ -42,6 +42,8 @@ class VideoStats:
     height: int
     has_audio: bool
     interrupted: bool = False
+    rotation: int = 0  # degrees the input's frames were turned (counter-clockwise) to play upright
+    encoded_size: tuple[int, int] | None = None  # (width, height) in the file, where it differs (odd sizes)
     decode_ms: float = 0.0  # demuxing, decoding and conversion to BGR
     process_ms: float = 0.0  # the `process` function, resizing for max_side included
     encode_ms: float = 0.0  # conversion to YUV, H.264 encoding and muxing
@@ -54,13 +56,19 @@ def median_ms(seconds: list[float]) -> float:
 
 
 def probe_video(path: str | os.PathLike) -> dict:
-    """Describe a video file: frames, fps, width, height, has_audio, codec, duration (s).
+    """Describe a video file: frames, fps, width, height, rotation, has_audio, codec, duration (s).
 
-    `frames` is estimated from duration × fps where the container does not store it (Matroska).
+    `width` × `height` is the size as played: a phone clip stored 640×480 with a display matrix
+    that turns it 90° is 480×640, rotation 90 (counter-clockwise, FFmpeg's convention). `frames`
+    is estimated from duration × fps where the container does not store it (Matroska).
     """
     container, video = open_input(path)
     with container:
-        return _describe(container, video)
+        info = _describe(container, video)
+        info["rotation"] = _first_frame_rotation(container, video, path)
+    if info["rotation"] in (90, 270):
+        info["width"], info["height"] = info["height"], info["width"]
+    return info
 
 
 def transform_video(
@@ -73,14 +81,18 @@ def transform_video(
 ) -> VideoStats:
     """Apply `process` to every frame of `input` and write H.264 to `output`, keeping the audio.
 
-    The output has the input's frame count, timing and size. With `max_side`, larger frames are
-    shrunk before `process` and its result scaled back up. Ctrl-C keeps a playable file with the
-    frames done so far under the final name and re-raises KeyboardInterrupt, which then carries
-    `.stats` (a VideoStats with interrupted=True).
+    The output has the input's frame count, timing and size as played: frames of a clip with a
+    display matrix (phones) are turned upright before `process`, so the network sees people
+    upright and the output needs no matrix. An odd size is padded by one pixel (edge copied) to
+    fit 4:2:0 chroma (see VideoWriter). With `max_side`, larger frames are shrunk before `process`
+    and its result scaled back up. Ctrl-C keeps a playable file with the frames done so far under
+    the final name and re-raises KeyboardInterrupt, which then carries `.stats` (a VideoStats with
+    interrupted=True).
     """
+    info = probe_video(input)
+    upright = _upright(info["rotation"])
     container, video = open_input(input)
     with container:
-        info = _describe(container, video)
         output = check_output(output, input)
         audio = container.streams.audio[0] if container.streams.audio else None
         video.thread_type = "AUTO"  # frame-threaded decoding
@@ -93,6 +105,7 @@ def transform_video(
         def stats(interrupted: bool = False) -> VideoStats:
             return VideoStats(
                 len(encode_s), info["fps"], info["width"], info["height"], audio is not None, interrupted,
+                info["rotation"], writer.encoded_size if writer.encoded_size != (writer.width, writer.height) else None,
                 median_ms(decode_s), median_ms(process_s), median_ms(encode_s), time.perf_counter() - start,
             )
 
@@ -107,7 +120,7 @@ def transform_video(
                     if packet.stream_index != video.index:
                         track.push(packet)
                     for frame in frames:
-                        image = frame.to_ndarray(format="bgr24")
+                        image = upright(frame.to_ndarray(format="bgr24"))
                         t1 = time.perf_counter()
                         result = process(image)
                         t2 = time.perf_counter()
@@ -125,9 +138,11 @@ def transform_video(
 
 
 class VideoWriter:
-    """Write BGR frames to an H.264 file (libx264, crf 18), atomically.
+    """Write BGR frames to an H.264 file (libx264, crf 18, yuv420p), atomically.
 
-    The file is written under a temporary name in the same folder and renamed by close().
+    4:2:0 chroma, which every player decodes, needs even sides: an odd width or height is padded
+    by one pixel, a copy of the edge (`encoded_size` says what the file holds; 641×479 becomes
+    642×480). The file is written under a temporary name in the same folder and renamed by close().
     As a context manager, an exception removes the partial file, except KeyboardInterrupt,
     which keeps what was written (playable).
     """
@@ -136,13 +151,14 @@ class VideoWriter:
         self.path = check_output(path)
         self.fps = Fraction(fps).limit_denominator(1001) if fps and fps > 0 else Fraction(30)
         self.width, self.height = width, height
+        self.encoded_size = (width + width % 2, height + height % 2)
         self.frames = 0
         self._next_pts = None
         self._tracks: list[_AudioTrack] = []
         with contextlib.ExitStack() as stack:
             tmp = stack.enter_context(atomic_output(self.path, keep_partial=True))
             self._container = stack.enter_context(_open_output(tmp))
-            self._video = _add_h264(self._container, self.fps, width, height)
+            self._video = _add_h264(self._container, self.fps, *self.encoded_size)
             self._stack = stack.pop_all()
 
     def write(self, frame: np.ndarray, time: float | None = None) -> None:
@@ -156,7 +172,11 @@ class VideoWriter:
         pts = round(time / _TIME_BASE)
         if self._next_pts is not None:
             pts = max(pts, self._next_pts)  # the encoder refuses repeated or decreasing timestamps
-        if frame.strides[1:] != (3, 1):
+        if self.encoded_size != (self.width, self.height):
+            frame = cv2.copyMakeBorder(
+                frame, 0, self.encoded_size[1] - self.height, 0, self.encoded_size[0] - self.width, cv2.BORDER_REPLICATE
+            )
+        elif frame.strides[1:] != (3, 1):
             frame = np.ascontiguousarray(frame)
         # No copy here: the encoder converts to YUV into its own frame before returning.
         picture = av.VideoFrame.from_numpy_buffer(frame, format="bgr24")
@@ -239,6 +259,30 @@ def open_input(path: str | os.PathLike) -> tuple[av.container.InputContainer, av
     return container, container.streams.video[0]
 
 
+def _first_frame_rotation(container, video, path) -> int:
+    """0, 90, 180 or 270: how far the display matrix turns the frames counter-clockwise.
+
+    FFmpeg hands the matrix to each decoded frame; reading it takes decoding the first one.
+    """
+    try:
+        for frame in container.decode(video):
+            return round(frame.rotation / 90) % 4 * 90
+    except av.FFmpegError as err:
+        raise UserError(f"cannot decode video {path}: {err}") from err
+    return 0
+
+
+_ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
+
+
+def _upright(rotation: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The function that turns a decoded frame as its display matrix says (identity for 0)."""
+    if rotation not in _ROTATE:
+        return lambda frame: frame
+    code = _ROTATE[rotation]
+    return lambda frame: cv2.rotate(frame, code)
+
+
 def _rate(video: av.video.VideoStream) -> Fraction:
     return video.average_rate or video.guessed_rate or video.base_rate or Fraction(30)
 
@@ -307,12 +351,10 @@ def _open_output(path: Path) -> Iterator[av.container.OutputContainer]:
 def _add_h264(container, fps: Fraction, width: int, height: int) -> av.video.VideoStream:
     if "libx264" not in container.supported_codecs:
         raise UserError(f"{container.format.name} files cannot hold H.264 video; use {_H264_SUFFIXES}")
-    # 4:2:0 chroma needs even sides (libx264 refuses odd ones); 4:4:4 keeps an odd size exactly,
-    # where cropping or padding would change it, at the cost of some hardware players (High 4:4:4).
-    pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+    # yuv420p (High profile) plays in browsers, QuickTime and phones; 4:4:4 does not.
     stream = container.add_stream(
         "libx264", rate=fps, options=dict(_X264_OPTIONS),
-        width=width, height=height, pix_fmt=pix_fmt, time_base=_TIME_BASE,
+        width=width, height=height, pix_fmt="yuv420p", time_base=_TIME_BASE,
     )
     stream.codec_context.thread_count = 0  # as many as x264 likes; libavcodec's default is 1
     return stream

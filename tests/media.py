@@ -28,18 +28,29 @@ def make_clip(
     fps: int = 12,
     audio: bool = True,
     audio_codec: str = "aac",
+    rotation: int = 0,
+    pix_fmt: str | None = None,
+    times: list[float] | None = None,
 ) -> Path:
-    """Write an H.264 clip of `size` (width, height), with a 440 Hz tone unless audio=False."""
+    """Write an H.264 clip of `size` (width, height), with a 440 Hz tone unless audio=False.
+
+    `rotation` adds a display matrix (degrees counter-clockwise, as phones store portrait clips);
+    `times` gives each frame's time in seconds (a variable frame rate) instead of i / fps.
+    """
     path = Path(path)
     width, height = size
+    tick = Fraction(1, 1000) if times is not None else Fraction(1, fps)
+    pts = [round(t / tick) for t in times] if times is not None else list(range(frames))
     with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=fps, width=width, height=height)
-        video.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        video = container.add_stream("libx264", rate=fps, width=width, height=height, time_base=tick)
+        video.pix_fmt = pix_fmt or ("yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p")
+        if rotation:
+            video.set_display_rotation(rotation)
         if audio:
-            _add_tone(container, audio_codec, frames / fps)
-        for i in range(frames):
+            _add_tone(container, audio_codec, float(pts[-1] * tick) + 1 / fps)
+        for i, p in enumerate(pts):
             frame = av.VideoFrame.from_ndarray(pattern(i, width, height), format="bgr24")
-            frame.pts, frame.time_base = i, Fraction(1, fps)
+            frame.pts, frame.time_base = p, tick
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
     return path
@@ -69,15 +80,19 @@ def read_video(path: str | Path) -> dict:
     with av.open(str(path)) as container:
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
-        frames, times = [], []
+        frames, times, rotations = [], [], set()
         for frame in container.decode(video):
             frames.append(frame.to_ndarray(format="bgr24"))
             times.append(frame.time)
+            rotations.add(frame.rotation)
         return {
             "frames": len(frames),
             "times": times,
             "fps": float(video.average_rate),
             "size": (video.codec_context.width, video.codec_context.height),
+            "pix_fmt": video.codec_context.pix_fmt,
+            "profile": video.codec_context.profile,
+            "rotations": rotations,
             "first": frames[0] if frames else None,
             "last": frames[-1] if frames else None,
             "video_s": float(video.duration * video.time_base) if video.duration else None,

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -22,7 +23,7 @@ def leftovers(folder):
 def test_probe(clip):
     info = probe_video(clip)
     assert info == {
-        "frames": 24, "fps": 12.0, "width": 96, "height": 64,
+        "frames": 24, "fps": 12.0, "width": 96, "height": 64, "rotation": 0,
         "has_audio": True, "codec": "h264", "duration": pytest.approx(2.0, abs=0.05),
     }
 
@@ -51,12 +52,58 @@ def test_progress_bar_goes_to_stderr(clip, tmp_path, capsys):
     assert captured.out == "" and "24/24" in captured.err
 
 
-def test_odd_size_is_kept_exactly(tmp_path):
-    clip = make_clip(tmp_path / "odd.mp4", frames=6, size=(95, 63), audio=False)
+def test_output_is_yuv420p_high_profile(clip, tmp_path):
+    transform_video(clip, tmp_path / "out.mp4", invert, progress=False)
+    out = read_video(tmp_path / "out.mp4")
+    assert (out["pix_fmt"], out["profile"]) == ("yuv420p", "High")
+
+
+def test_odd_size_is_padded_by_one_pixel_to_yuv420p(tmp_path):
+    clip = make_clip(tmp_path / "odd.mp4", frames=6, size=(641, 479), audio=False)  # yuv444p in
     stats = transform_video(clip, tmp_path / "out.mp4", invert, progress=False)
     out = read_video(tmp_path / "out.mp4")
-    assert (out["frames"], out["size"], out["audio_codec"]) == (6, (95, 63), None)
+    assert (out["frames"], out["size"], out["pix_fmt"], out["audio_codec"]) == (6, (642, 480), "yuv420p", None)
+    assert (stats.width, stats.height, stats.encoded_size) == (641, 479, (642, 480))
     assert not stats.has_audio
+    expected = 255 - read_video(clip)["first"]
+    assert np.abs(out["first"][:479, :641].astype(int) - expected).mean() < 6
+    # The padding repeats the last column and row.
+    assert np.abs(out["first"][:, 641].astype(int) - out["first"][:, 640]).mean() < 6
+    assert np.abs(out["first"][479].astype(int) - out["first"][478]).mean() < 6
+
+
+def test_even_size_is_not_padded(clip, tmp_path):
+    assert transform_video(clip, tmp_path / "out.mp4", invert, progress=False).encoded_size is None
+
+
+# The display matrix turns frames counter-clockwise (FFmpeg's convention): a phone held upright
+# stores its landscape sensor frames with rotation -90 (ffprobe: "rotation of -90.00 degrees").
+@pytest.mark.parametrize("rotation, turn", [
+    (90, cv2.ROTATE_90_COUNTERCLOCKWISE),
+    (-90, cv2.ROTATE_90_CLOCKWISE),
+    (180, cv2.ROTATE_180),
+])
+def test_rotated_clip_is_stylized_upright_and_plays_upright(tmp_path, rotation, turn):
+    clip = make_clip(tmp_path / "phone.mp4", frames=6, size=(96, 64), rotation=rotation)
+    src = read_video(clip)
+    assert {r % 360 for r in src["rotations"]} == {rotation % 360} and src["size"] == (96, 64)
+    upright = cv2.rotate(src["first"], turn)
+    info = probe_video(clip)
+    assert (info["width"], info["height"], info["rotation"]) == (*upright.shape[1::-1], rotation % 360)
+
+    seen = []
+
+    def process(frame):
+        seen.append(frame.copy())
+        return 255 - frame
+
+    stats = transform_video(clip, tmp_path / "out.mp4", process, progress=False)
+    out = read_video(tmp_path / "out.mp4")
+    assert (stats.width, stats.height, stats.rotation) == (*upright.shape[1::-1], rotation % 360)
+    assert out["size"] == upright.shape[1::-1] and out["rotations"] == {0} and out["frames"] == 6
+    assert np.array_equal(seen[0], upright)  # the network saw the picture as it is shown
+    assert np.abs(out["first"].astype(int) - (255 - upright)).mean() < 6
+    assert out["audio_s"] == pytest.approx(src["audio_s"], abs=0.05)
 
 
 def test_max_side_processes_small_frames_and_keeps_the_size(clip, tmp_path):
@@ -165,8 +212,9 @@ def test_writer_takes_timestamps_and_odd_sizes(tmp_path):
     with VideoWriter(tmp_path / "w.mkv", 30, 33, 17) as writer:
         for i in range(5):
             writer.write(pattern(i, 33, 17), time=i * 0.2)
+    assert writer.encoded_size == (34, 18)
     out = read_video(tmp_path / "w.mkv")
-    assert (out["frames"], out["size"]) == (5, (33, 17))
+    assert (out["frames"], out["size"], out["pix_fmt"]) == (5, (34, 18), "yuv420p")
     assert out["times"] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8], abs=0.002)
 
 

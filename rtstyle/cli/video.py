@@ -53,8 +53,11 @@ def video(
         if stats:
             say(f"interrupted: {output} holds the first {stats.frames} frames")
         raise
+    turn = {90: "90° counter-clockwise", 180: "180°", 270: "90° clockwise"}.get(stats.rotation)
+    turned = f" (turned {turn} as the input's display matrix says, so it plays upright)" if turn else ""
+    padded = f" (stored {stats.encoded_size[0]}x{stats.encoded_size[1]}: yuv420p needs even sides, edge pixel repeated)" if stats.encoded_size else ""
     say(
-        f"wrote {output}: {stats.frames} frames, {stats.width}x{stats.height} at {stats.fps:.2f} fps, "
+        f"wrote {output}: {stats.frames} frames, {stats.width}x{stats.height}{turned}{padded} yuv420p at {stats.fps:.2f} fps, "
         f"audio {'kept' if stats.has_audio else 'none'}; median per frame: decode {stats.decode_ms:.1f} ms, "
         f"stylize {stats.process_ms:.1f} ms, encode {stats.encode_ms:.1f} ms; total {stats.total_s:.1f} s"
     )
