@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from .errors import UserError
+from .imageio import check_image
 from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, content_distance, style_distance, style_grams
 
 EVAL_SIDE = 512
@@ -27,6 +28,7 @@ EVAL_SIDE = 512
 
 def load_rgb(path: str | os.PathLike, longer_side: int = EVAL_SIDE) -> np.ndarray:
     """Read an image as RGB uint8 resized (PIL bicubic) so its longer side is `longer_side`."""
+    check_image(path)  # exists, decodable header, within RTSTYLE_MAX_MEGAPIXELS (no decompression bomb)
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")

@@ -1,29 +1,82 @@
-"""Reading and writing still images (OpenCV, BGR uint8), with errors a user can act on."""
+"""Reading and writing still images (OpenCV, BGR uint8), with errors a user can act on.
+
+Every image rtstyle reads goes through `read_image`, which checks the header first
+(`check_image`): a file whose header claims more than RTSTYLE_MAX_MEGAPIXELS (default 100)
+is refused before any pixel is decoded, so a decompression bomb costs nothing.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from .errors import UserError
 from .outputs import atomic_output
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+MAX_MEGAPIXELS_VAR = "RTSTYLE_MAX_MEGAPIXELS"
+DEFAULT_MAX_MEGAPIXELS = 100.0  # a 12 MP phone photo is 12; a 100 MP one decodes to 300 MB of BGR
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as BGR uint8 H×W×3 (alpha dropped, grey expanded)."""
+def max_pixels() -> int:
+    """The largest image (width × height) rtstyle reads: RTSTYLE_MAX_MEGAPIXELS, default 100 MP."""
+    value = os.environ.get(MAX_MEGAPIXELS_VAR, "").strip()
+    try:
+        megapixels = float(value) if value else DEFAULT_MAX_MEGAPIXELS
+        assert megapixels > 0
+    except (ValueError, AssertionError):
+        raise UserError(f"{MAX_MEGAPIXELS_VAR} must be a positive number of megapixels, got {value!r}") from None
+    return int(megapixels * 1e6)
+
+
+def check_image(path: str | os.PathLike) -> tuple[int, int]:
+    """Check from its header alone that `path` is a readable image within max_pixels(); return (width, height)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such image file: {path}")
+    try:
+        with _no_pillow_limit(), Image.open(path) as im:
+            width, height = im.size
+    except PermissionError:
+        raise UserError(f"cannot read image (permission denied): {path}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # SyntaxError: Pillow's word for a bad header
+        raise UserError(f"cannot decode image (corrupt or not an image): {path}") from None
+    limit = max_pixels()
+    if width * height > limit:
+        raise UserError(
+            f"image {path} claims {width}x{height} ({width * height / 1e6:.0f} megapixels), over the limit of "
+            f"{limit / 1e6:g}; a larger limit is {MAX_MEGAPIXELS_VAR}=<megapixels>"
+        )
+    return width, height
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as BGR uint8 H×W×3 (alpha dropped, grey expanded, EXIF orientation applied)."""
+    path = Path(path)
+    check_image(path)
     data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error:  # OpenCV's own pixel limit (OPENCV_IO_MAX_IMAGE_PIXELS), above ours if raised
+        image = None
     if image is None:
         raise UserError(f"cannot decode image (corrupt or not an image): {path}")
     return image
+
+
+@contextlib.contextmanager
+def _no_pillow_limit():
+    """Pillow refuses over 2 × its own MAX_IMAGE_PIXELS at open; rtstyle's limit applies instead."""
+    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:

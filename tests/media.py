@@ -99,3 +99,29 @@ def read_video(path: str | Path) -> dict:
             "audio_codec": audio.codec_context.name if audio else None,
             "audio_s": float(audio.duration * audio.time_base) if audio and audio.duration else None,
         }
+
+
+def bomb_png(path: str | Path, width: int = 60000, height: int = 60000) -> Path:
+    """A PNG of a few dozen bytes whose header claims `width` × `height` RGB (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    path = Path(path)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def bomb_jpeg(path: str | Path, width: int = 60000, height: int = 60000) -> Path:
+    """A JPEG of a few bytes whose start-of-frame claims `width` × `height` (a decompression bomb)."""
+    import struct
+
+    sof = struct.pack(">BHHB", 8, height, width, 3) + bytes([1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0])
+    path = Path(path)
+    path.write_bytes(b"\xff\xd8" + b"\xff\xc0" + struct.pack(">H", len(sof) + 2) + sof + b"\xff\xd9")
+    return path

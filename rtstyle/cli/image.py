@@ -35,11 +35,13 @@ def image(
     stroke_scale: str = StrokeScaleOpt,
 ) -> None:
     """Stylize still images with a fast style network."""
-    from ..imageio import read_image, write_image
+    from ..errors import UserError
+    from ..imageio import check_image, read_image, write_image
     from ..outputs import check_output
 
     controls = frame_controls(strength, preserve_color, max_side, stroke_scale)
-    frames = [read_image(p) for p in inputs]  # check every input before any work
+    for path in inputs:  # every input is checked (from its header) before any work
+        check_image(path)
     if len(inputs) > 1 or output.is_dir():
         output.mkdir(parents=True, exist_ok=True)
         targets = [output / p.name for p in inputs]
@@ -47,7 +49,9 @@ def image(
         targets = [output]
     for target in targets:
         check_output(target, *inputs)
+    if len(set(targets)) < len(targets):
+        raise UserError(f"two inputs have the same file name, so they would both be written to one file in {output}")
     stylizer = load_stylizer(model, provider, threads)
-    for frame, target in zip(frames, targets):
-        write_image(target, controls.apply(stylizer, frame))
+    for path, target in zip(inputs, targets):  # one picture in memory at a time
+        write_image(target, controls.apply(stylizer, read_image(path)))
         say(f"wrote {target}")
