@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import UserError
-from .outputs import atomic_output
+from .outputs import atomic_output, write_error
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 MAX_MEGAPIXELS_VAR = "RTSTYLE_MAX_MEGAPIXELS"
@@ -88,8 +88,11 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     ok, buf = cv2.imencode(suffix, image)
     if not ok:
         raise UserError(f"cannot encode image as {suffix}: {path}")
-    with atomic_output(path) as tmp:
-        buf.tofile(tmp)
+    try:
+        with atomic_output(path) as tmp, open(tmp, "wb") as f:
+            f.write(buf)
+    except OSError as err:  # the partial file is gone; an older file under `path` is untouched
+        raise write_error(path, err) from None
     return path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
 from typing import Iterator
@@ -22,6 +23,16 @@ def check_output(output: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
     if not out.parent.exists():
         raise UserError(f"output folder {out.parent} does not exist")
     return out
+
+
+def write_error(path: str | os.PathLike, err: OSError) -> UserError:
+    """The UserError for a failed write of `path` (a full disk, a file size limit, a lost drive)."""
+    reason = err.strerror or str(err)
+    if err.errno == errno.ENOSPC:
+        reason += " (the disk is full)"
+    elif err.errno == errno.EFBIG:
+        reason += " (over the file size limit of this process or filesystem)"
+    return UserError(f"cannot write {path}: {reason}")
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .errors import UserError
 from .imageio import resize_longer_side
-from .outputs import atomic_output, check_output
+from .outputs import atomic_output, check_output, write_error
 
 Process = Callable[[np.ndarray], np.ndarray]
 
@@ -181,7 +181,7 @@ class VideoWriter:
         # No copy here: the encoder converts to YUV into its own frame before returning.
         picture = av.VideoFrame.from_numpy_buffer(frame, format="bgr24")
         picture.pts, picture.time_base = pts, _TIME_BASE
-        self._container.mux(self._video.encode(picture))
+        self._mux(self._video.encode(picture))
         self._next_pts = pts + 1
         self.frames += 1
 
@@ -197,30 +197,46 @@ class VideoWriter:
 
     def _add_audio(self, source: av.audio.AudioStream) -> _AudioTrack:
         """Add a track for `source`'s audio, flushed on close; call before the first write."""
-        track = _AudioTrack(self._container, source)
+        track = _AudioTrack(self._container, source, self._mux)
         self._tracks.append(track)
         return track
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        try:
+            self._container.mux(packets)
+        except OSError as err:  # a full disk, a file size limit: FFmpeg reports it at the next write
+            raise write_error(self.path, err) from None
 
     def _finish(self, exc_type, exc, tb) -> None:
         if self._stack is None:
             return
         stack, self._stack = self._stack, None
-        try:
-            if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
-                self._container.mux(self._video.encode(None))
+        failed = None
+        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
+            try:
+                self._mux(self._video.encode(None))
                 for track in self._tracks:
                     track.flush()
-        finally:
-            # Closes the container, then atomic_output renames (done, Ctrl-C) or removes (error).
+            except UserError as err:  # even a Ctrl-C's partial file is unplayable now: removed
+                failed = err
+                exc_type, exc, tb = UserError, err, err.__traceback__
+        try:
+            # Closes the container (the trailer), then atomic_output renames (done, Ctrl-C) or removes.
             stack.__exit__(exc_type, exc, tb)
+        except OSError as err:
+            if exc_type is None:
+                raise write_error(self.path, err) from None
+            # Already failing (the partial file is removed): that first error is the one to report.
+        if failed is not None:
+            raise failed
 
 
 class _AudioTrack:
     """The input's audio in the output: packets copied unchanged, or re-encoded to AAC
     where the output container cannot hold the codec (e.g. pcm_mulaw in .mp4)."""
 
-    def __init__(self, container: av.container.OutputContainer, source: av.audio.AudioStream):
-        self._container = container
+    def __init__(self, container: av.container.OutputContainer, source: av.audio.AudioStream, mux: Callable):
+        self._mux = mux
         try:
             self._stream = container.add_stream_from_template(source)
             self._decoder = None
@@ -231,14 +247,14 @@ class _AudioTrack:
     def push(self, packet: av.Packet) -> None:
         if self._decoder is not None:
             for frame in self._decoder.decode(packet):
-                self._container.mux(self._stream.encode(frame))
+                self._mux(self._stream.encode(frame))
         elif packet.dts is not None:  # demux ends with empty packets that only flush decoders
             packet.stream = self._stream
-            self._container.mux(packet)
+            self._mux(packet)
 
     def flush(self) -> None:
         if self._decoder is not None:
-            self._container.mux(self._stream.encode(None))
+            self._mux(self._stream.encode(None))
 
 
 def open_input(path: str | os.PathLike) -> tuple[av.container.InputContainer, av.video.VideoStream]:

@@ -23,3 +23,12 @@ def test_an_error_leaves_the_old_file_alone(tmp_path):
             raise RuntimeError("boom")
     assert out.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_write_error_names_a_full_disk(tmp_path):
+    import errno
+
+    from rtstyle.outputs import write_error
+
+    err = write_error(tmp_path / "out.mp4", OSError(errno.ENOSPC, "No space left on device"))
+    assert str(err) == f"cannot write {tmp_path / 'out.mp4'}: No space left on device (the disk is full)"
