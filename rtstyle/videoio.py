@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .errors import UserError
 from .imageio import resize_longer_side
 from .outputs import atomic_output, check_output, write_error
+from .stages import Consumer, Producer
 
 Process = Callable[[np.ndarray], np.ndarray]
 
@@ -42,6 +43,7 @@ class VideoStats:
     height: int
     has_audio: bool
     interrupted: bool = False
+    audio: str = ""  # what became of the audio: "aac copied", "pcm_s16le re-encoded to aac"
     rotation: int = 0  # degrees the input's frames were turned (counter-clockwise) to play upright
     encoded_size: tuple[int, int] | None = None  # (width, height) in the file, where it differs (odd sizes)
     decode_ms: float = 0.0  # demuxing, decoding and conversion to BGR
@@ -78,16 +80,19 @@ def transform_video(
     *,
     max_side: int | None = None,
     progress: bool = True,
+    overlap: bool = True,
 ) -> VideoStats:
     """Apply `process` to every frame of `input` and write H.264 to `output`, keeping the audio.
 
-    The output has the input's frame count, timing and size as played: frames of a clip with a
-    display matrix (phones) are turned upright before `process`, so the network sees people
-    upright and the output needs no matrix. An odd size is padded by one pixel (edge copied) to
-    fit 4:2:0 chroma (see VideoWriter). With `max_side`, larger frames are shrunk before `process`
-    and its result scaled back up. Ctrl-C keeps a playable file with the frames done so far under
-    the final name and re-raises KeyboardInterrupt, which then carries `.stats` (a VideoStats with
-    interrupted=True).
+    The output has the input's frame count, timestamps (a variable frame rate stays variable, so
+    the audio stays in sync) and size as played: frames of a clip with a display matrix (phones)
+    are turned upright before `process`, so the network sees people upright and the output needs
+    no matrix. An odd size is padded by one pixel (edge copied) to fit 4:2:0 chroma (see
+    VideoWriter). With `max_side`, larger frames are shrunk before `process` and its result scaled
+    back up. Decoding and encoding run in threads beside `process` (`overlap=False`: all in this
+    thread, to measure what the overlap gains). Ctrl-C keeps a playable file with the frames done
+    so far under the final name and re-raises KeyboardInterrupt, which then carries `.stats` (a
+    VideoStats with interrupted=True).
     """
     info = probe_video(input)
     upright = _upright(info["rotation"])
@@ -102,10 +107,32 @@ def transform_video(
         encode_s: list[float] = []
         start = time.perf_counter()
 
+        def decoded() -> Iterator[tuple[np.ndarray | None, av.Packet | float]]:
+            """(frame, time) for video, (None, packet) for audio, in file order."""
+            tick = time.perf_counter()
+            for packet, frames in _demux(container, video, audio, input):
+                if packet.stream_index != video.index:
+                    yield None, packet
+                for frame in frames:
+                    image = upright(frame.to_ndarray(format="bgr24"))
+                    decode_s.append(time.perf_counter() - tick)
+                    yield image, frame.time
+                    tick = time.perf_counter()
+
+        def encode(item: tuple[np.ndarray | None, av.Packet | float]) -> None:
+            image, when = item
+            if image is None:
+                track.push(when)
+                return
+            t = time.perf_counter()
+            writer.write(image, when)
+            encode_s.append(time.perf_counter() - t)
+
         def stats(interrupted: bool = False) -> VideoStats:
+            padded = writer.encoded_size if writer.encoded_size != (writer.width, writer.height) else None
             return VideoStats(
                 len(encode_s), info["fps"], info["width"], info["height"], audio is not None, interrupted,
-                info["rotation"], writer.encoded_size if writer.encoded_size != (writer.width, writer.height) else None,
+                track.description if track else "", info["rotation"], padded,
                 median_ms(decode_s), median_ms(process_s), median_ms(encode_s), time.perf_counter() - start,
             )
 
@@ -114,27 +141,30 @@ def transform_video(
             _progress_bar(progress, info["frames"], Path(input).name) as advance,
         ):
             track = writer._add_audio(audio) if audio else None
-            tick = start
             try:
-                for packet, frames in _demux(container, video, audio, input):
-                    if packet.stream_index != video.index:
-                        track.push(packet)
-                    for frame in frames:
-                        image = upright(frame.to_ndarray(format="bgr24"))
-                        t1 = time.perf_counter()
-                        result = process(image)
-                        t2 = time.perf_counter()
-                        writer.write(result, frame.time)
-                        t3 = time.perf_counter()
-                        decode_s.append(t1 - tick)
-                        process_s.append(t2 - t1)
-                        encode_s.append(t3 - t2)
-                        advance()
-                        tick = time.perf_counter()
+                with (
+                    Producer(decoded(), name="decode") if overlap else contextlib.nullcontext(decoded()) as items,
+                    Consumer(encode, name="encode") if overlap else contextlib.nullcontext(_Inline(encode)) as sink,
+                ):
+                    for image, when in items:
+                        if image is not None:
+                            t = time.perf_counter()
+                            image = process(image)
+                            process_s.append(time.perf_counter() - t)
+                        sink.put((image, when))
+                        if image is not None:
+                            advance()
             except KeyboardInterrupt as interrupt:
                 interrupt.stats = stats(interrupted=True)
                 raise  # the writer flushes and keeps the file; the CLI exits 130
         return stats()
+
+
+class _Inline:
+    """A Consumer without a thread (`transform_video(overlap=False)`)."""
+
+    def __init__(self, consume: Callable):
+        self.put = consume
 
 
 class VideoWriter:
@@ -231,18 +261,30 @@ class VideoWriter:
             raise failed
 
 
+# What an .mp4 holds that browsers, QuickTime and phones play; FFmpeg muxes PCM or FLAC into
+# .mp4 too, but few players play that. .mov and .mkv keep any codec their muxer takes.
+_MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac"}
+
+
 class _AudioTrack:
-    """The input's audio in the output: packets copied unchanged, or re-encoded to AAC
-    where the output container cannot hold the codec (e.g. pcm_mulaw in .mp4)."""
+    """The input's audio in the output: packets copied unchanged, or re-encoded to AAC where the
+    output container cannot hold the codec (pcm_mulaw in .mp4) or players would not play it
+    (PCM in .mp4). `description` says which, for the summary line."""
 
     def __init__(self, container: av.container.OutputContainer, source: av.audio.AudioStream, mux: Callable):
         self._mux = mux
-        try:
-            self._stream = container.add_stream_from_template(source)
-            self._decoder = None
-        except ValueError:
-            self._stream = container.add_stream("aac", rate=source.sample_rate, layout=source.layout)
-            self._decoder = source.codec_context
+        codec = source.codec_context.name
+        self._decoder = None
+        if container.format.name != "mp4" or codec in _MP4_AUDIO:
+            try:
+                self._stream = container.add_stream_from_template(source)
+                self.description = f"{codec} copied"
+                return
+            except ValueError:  # the muxer cannot hold it
+                pass
+        self._stream = container.add_stream("aac", rate=source.sample_rate, layout=source.layout)
+        self._decoder = source.codec_context
+        self.description = f"{codec} re-encoded to aac"
 
     def push(self, packet: av.Packet) -> None:
         if self._decoder is not None:

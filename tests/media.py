@@ -31,11 +31,13 @@ def make_clip(
     rotation: int = 0,
     pix_fmt: str | None = None,
     times: list[float] | None = None,
+    hdr: bool = False,
 ) -> Path:
     """Write an H.264 clip of `size` (width, height), with a 440 Hz tone unless audio=False.
 
     `rotation` adds a display matrix (degrees counter-clockwise, as phones store portrait clips);
-    `times` gives each frame's time in seconds (a variable frame rate) instead of i / fps.
+    `times` gives each frame's time in seconds (a variable frame rate) instead of i / fps;
+    `hdr` tags the video BT.2020 with the PQ transfer (HDR10's signalling; use a 10-bit pix_fmt).
     """
     path = Path(path)
     width, height = size
@@ -46,6 +48,9 @@ def make_clip(
         video.pix_fmt = pix_fmt or ("yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p")
         if rotation:
             video.set_display_rotation(rotation)
+        if hdr:
+            ctx = video.codec_context
+            ctx.color_primaries, ctx.color_trc, ctx.colorspace = 9, 16, 9  # BT.2020, SMPTE 2084 (PQ), BT.2020 NCL
         if audio:
             _add_tone(container, audio_codec, float(pts[-1] * tick) + 1 / fps)
         for i, p in enumerate(pts):
@@ -97,8 +102,16 @@ def read_video(path: str | Path) -> dict:
             "last": frames[-1] if frames else None,
             "video_s": float(video.duration * video.time_base) if video.duration else None,
             "audio_codec": audio.codec_context.name if audio else None,
-            "audio_s": float(audio.duration * audio.time_base) if audio and audio.duration else None,
+            "audio_s": _audio_seconds(path, audio) if audio else None,
         }
+
+
+def _audio_seconds(path, audio) -> float | None:
+    if audio.duration:
+        return float(audio.duration * audio.time_base)
+    with av.open(str(path)) as container:  # Matroska keeps no stream duration: add up the packets
+        packets = [p for p in container.demux(audio=0) if p.duration]
+        return float(sum(p.duration for p in packets) * audio.time_base) if packets else None
 
 
 def bomb_png(path: str | Path, width: int = 60000, height: int = 60000) -> Path:

@@ -119,11 +119,62 @@ def test_max_side_processes_small_frames_and_keeps_the_size(clip, tmp_path):
     assert (out["frames"], out["size"]) == (24, (96, 64))
 
 
-def test_audio_the_output_cannot_hold_is_reencoded_to_aac(tmp_path):
-    clip = make_clip(tmp_path / "ulaw.mov", frames=12, audio_codec="pcm_mulaw")  # .mp4 cannot hold μ-law
+@pytest.mark.parametrize("codec, output, kept", [
+    ("pcm_mulaw", "out.mp4", "aac"),  # .mp4 cannot hold μ-law
+    ("pcm_s16le", "out.mp4", "aac"),  # FFmpeg muxes it, but browsers and QuickTime do not play it
+    ("pcm_s16le", "out.mov", "pcm_s16le"),  # QuickTime's own
+    ("pcm_s16le", "out.mkv", "pcm_s16le"),
+])
+def test_audio_the_output_cannot_hold_or_play_is_reencoded_to_aac(tmp_path, codec, output, kept):
+    clip = make_clip(tmp_path / "pcm.mov", frames=12, audio_codec=codec)
+    stats = transform_video(clip, tmp_path / output, invert, progress=False)
+    out = read_video(tmp_path / output)
+    assert out["audio_codec"] == kept and out["audio_s"] == pytest.approx(1.0, abs=0.1)
+    assert stats.audio == (f"{codec} copied" if kept == codec else f"{codec} re-encoded to aac")
+
+
+def test_variable_frame_rate_keeps_every_timestamp_and_the_audio(tmp_path):
+    times = [0.0, 0.05, 0.1, 0.3, 0.35, 0.9, 1.0, 1.033, 1.5, 1.52, 2.0]  # a phone's pauses and bursts
+    clip = make_clip(tmp_path / "vfr.mp4", size=(96, 64), times=times)
+    src = read_video(clip)
+    assert src["times"] == pytest.approx(times, abs=0.001)
     transform_video(clip, tmp_path / "out.mp4", invert, progress=False)
     out = read_video(tmp_path / "out.mp4")
-    assert out["audio_codec"] == "aac" and out["audio_s"] == pytest.approx(1.0, abs=0.1)
+    assert out["times"] == pytest.approx(times, abs=0.001)
+    assert out["audio_s"] == pytest.approx(src["audio_s"], abs=0.05)
+
+
+@pytest.mark.parametrize("hdr", [False, True])
+def test_10_bit_and_hdr_input_decodes(tmp_path, hdr):
+    clip = make_clip(tmp_path / "10bit.mp4", frames=6, pix_fmt="yuv420p10le", hdr=hdr)
+    src = read_video(clip)
+    assert src["pix_fmt"] == "yuv420p10le"
+    transform_video(clip, tmp_path / "out.mp4", invert, progress=False)
+    out = read_video(tmp_path / "out.mp4")
+    assert (out["frames"], out["pix_fmt"]) == (6, "yuv420p")
+    assert np.abs((255 - src["first"]).astype(int) - out["first"]).mean() < 6
+
+
+def test_overlap_off_writes_the_same_video(clip, tmp_path):
+    threaded = transform_video(clip, tmp_path / "a.mp4", invert, progress=False)
+    inline = transform_video(clip, tmp_path / "b.mp4", invert, progress=False, overlap=False)
+    a, b = read_video(tmp_path / "a.mp4"), read_video(tmp_path / "b.mp4")
+    assert threaded.frames == inline.frames == 24
+    assert a["times"] == b["times"] and np.array_equal(a["last"], b["last"])
+
+
+def test_a_corrupt_middle_is_a_user_error_and_leaves_nothing(clip, tmp_path):
+    data = bytearray(clip.read_bytes())
+    data[len(data) // 3 :] = bytes(len(data) - len(data) // 3)  # zeros from a third of the way on
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(bytes(data))
+    try:
+        transform_video(broken, tmp_path / "out.mp4", invert, progress=False)
+    except UserError:
+        pass
+    else:  # FFmpeg may also conceal the damage and decode what it can; either way, no leftovers
+        assert read_video(tmp_path / "out.mp4")["frames"] >= 1
+    assert leftovers(tmp_path) == []
 
 
 def test_interrupt_keeps_a_playable_file_with_the_frames_done(clip, tmp_path):

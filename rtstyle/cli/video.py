@@ -58,6 +58,6 @@ def video(
     padded = f" (stored {stats.encoded_size[0]}x{stats.encoded_size[1]}: yuv420p needs even sides, edge pixel repeated)" if stats.encoded_size else ""
     say(
         f"wrote {output}: {stats.frames} frames, {stats.width}x{stats.height}{turned}{padded} yuv420p at {stats.fps:.2f} fps, "
-        f"audio {'kept' if stats.has_audio else 'none'}; median per frame: decode {stats.decode_ms:.1f} ms, "
+        f"audio {stats.audio or 'none'}; median per frame: decode {stats.decode_ms:.1f} ms, "
         f"stylize {stats.process_ms:.1f} ms, encode {stats.encode_ms:.1f} ms; total {stats.total_s:.1f} s"
     )

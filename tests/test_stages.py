@@ -1,0 +1,89 @@
+import threading
+import time
+
+import pytest
+
+from rtstyle.stages import Consumer, Producer
+
+
+def test_producer_keeps_order_and_stays_a_few_items_ahead():
+    made = []
+
+    def items():
+        for i in range(50):
+            made.append(i)
+            yield i
+
+    got = []
+    with Producer(items(), maxsize=3) as producer:
+        for item in producer:
+            if item == 0:
+                time.sleep(0.3)  # a slow consumer: the producer must wait, not read ahead
+                assert len(made) <= 3 + 2  # the queue, plus one in hand, plus one being made
+            got.append(item)
+    assert got == list(range(50))
+
+
+def test_producer_error_is_raised_in_the_consumer():
+    def items():
+        yield 1
+        raise ValueError("bad input")
+
+    with pytest.raises(ValueError, match="bad input"):
+        with Producer(items()) as producer:
+            assert list(producer) == [1]
+
+
+def test_leaving_early_stops_the_producer_thread():
+    def items():
+        i = 0
+        while True:
+            yield i
+            i += 1
+
+    before = threading.active_count()
+    with Producer(items(), maxsize=2) as producer:
+        for item in producer:
+            if item == 5:
+                break
+    assert threading.active_count() == before
+
+
+def test_consumer_keeps_order_and_waits_for_everything_on_exit():
+    seen = []
+    with Consumer(lambda x: (time.sleep(0.001), seen.append(x)), maxsize=2) as consumer:
+        for i in range(30):
+            consumer.put(i)
+    assert seen == list(range(30))
+
+
+def test_consumer_finishes_what_it_was_given_on_ctrl_c():
+    seen = []
+    with pytest.raises(KeyboardInterrupt):
+        with Consumer(lambda x: (time.sleep(0.01), seen.append(x)), maxsize=8) as consumer:
+            for i in range(5):
+                consumer.put(i)
+            raise KeyboardInterrupt
+    assert seen == list(range(5))
+
+
+def test_consumer_error_is_raised_by_put_or_exit():
+    def consume(x):
+        if x == 3:
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        with Consumer(consume, maxsize=1) as consumer:
+            for i in range(100):
+                consumer.put(i)
+                time.sleep(0.001)
+
+
+def test_an_error_on_the_callers_side_drops_the_rest():
+    seen = []
+    with pytest.raises(RuntimeError):
+        with Consumer(lambda x: (time.sleep(0.05), seen.append(x)), maxsize=8) as consumer:
+            for i in range(8):
+                consumer.put(i)
+            raise RuntimeError("model failed")
+    assert len(seen) < 8
