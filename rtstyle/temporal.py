@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .errors import UserError
-from .videoio import open_input
+from .videoio import open_input, played_bgr, played_size
 
 
 def _warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
@@ -194,6 +194,14 @@ def _decode(path: str | os.PathLike) -> Iterator[av.VideoFrame]:
     return frames()
 
 
+def _first(path: str | os.PathLike) -> av.VideoFrame | None:
+    frames = _decode(path)
+    try:
+        return next(frames, None)
+    finally:
+        frames.close()
+
+
 def flicker_report(
     video_in: str | os.PathLike, video_out: str | os.PathLike, estimator: FlowEstimator | None = None
 ) -> dict:
@@ -206,12 +214,21 @@ def flicker_report(
     if names[0] == names[1]:
         names = (str(video_in), str(video_out))
 
+    # Frames as played (a phone clip's display matrix applied; rtstyle writes them upright). An
+    # odd-sized input's output is one pixel larger (4:2:0 needs even sides): that pixel is dropped.
+    first_in, first_out = _first(video_in), _first(video_out)
+    (h, w) = played_size(first_in) if first_in else (0, 0)
+    padded = first_out is not None and played_size(first_out) == (h + h % 2, w + w % 2) != (h, w)
+
+    def sized(frame: av.VideoFrame) -> tuple[int, int]:
+        return (h, w) if padded and played_size(frame) == (h + h % 2, w + w % 2) else played_size(frame)
+
     # A decode-only pass first, so that a mismatch fails in seconds rather than after all the flow.
-    for _ in _lockstep(_decode(video_in), _decode(video_out), names, size=lambda f: (f.height, f.width)):
+    for _ in _lockstep(_decode(video_in), _decode(video_out), names, size=sized):
         pass
 
     def bgr(path: str | os.PathLike) -> Iterator[np.ndarray]:
-        return (frame.to_ndarray(format="bgr24") for frame in _decode(path))
+        return (played_bgr(frame)[:h, :w] if padded else played_bgr(frame) for frame in _decode(path))
 
     result = _measure(_lockstep(bgr(video_in), bgr(video_out), names), estimator, floor=True)
     if result["pairs"] == 0:

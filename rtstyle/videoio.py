@@ -330,6 +330,16 @@ def _first_frame_rotation(container, video, path) -> int:
     return 0
 
 
+def played_size(frame: av.VideoFrame) -> tuple[int, int]:
+    """(height, width) of a decoded frame as players show it (its display matrix applied)."""
+    return (frame.width, frame.height) if round(frame.rotation / 90) % 2 else (frame.height, frame.width)
+
+
+def played_bgr(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as BGR uint8, turned upright as its display matrix says."""
+    return _upright(round(frame.rotation / 90) % 4 * 90)(frame.to_ndarray(format="bgr24"))
+
+
 _ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 
 

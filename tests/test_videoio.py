@@ -282,3 +282,15 @@ def test_writer_keeps_the_file_on_interrupt_and_drops_it_on_error(tmp_path):
             writer.write(pattern(0, 32, 32))
             raise RuntimeError
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.mp4"]
+
+
+def test_flicker_compares_a_phone_clip_with_its_upright_padded_output(tmp_path):
+    from rtstyle.temporal import flicker_report
+
+    clip = make_clip(tmp_path / "phone.mp4", frames=6, size=(97, 64), rotation=-90, audio=False)
+    out = tmp_path / "out.mp4"
+    stats = transform_video(clip, out, lambda f: f.copy(), progress=False)
+    assert (stats.width, stats.height, stats.encoded_size) == (64, 97, (64, 98))
+    report = flicker_report(clip, out)
+    assert report["pairs"] == 5
+    assert report["warping_error"] == pytest.approx(report["input_floor"], rel=0.5)
