@@ -38,6 +38,7 @@ def image(
     from ..errors import UserError
     from ..imageio import check_image, read_image, write_image
     from ..outputs import check_output
+    from ..tiling import TiledStylizer
 
     controls = frame_controls(strength, preserve_color, max_side, stroke_scale)
     for path in inputs:  # every input is checked (from its header) before any work
@@ -51,7 +52,8 @@ def image(
         check_output(target, *inputs)
     if len(set(targets)) < len(targets):
         raise UserError(f"two inputs have the same file name, so they would both be written to one file in {output}")
-    stylizer = load_stylizer(model, provider, threads)
+    stylizer = TiledStylizer(load_stylizer(model, provider, threads))  # memory within RTSTYLE_MAX_NETWORK_GB
     for path, target in zip(inputs, targets):  # one picture in memory at a time
         write_image(target, controls.apply(stylizer, read_image(path)))
-        say(f"wrote {target}")
+        tiled = f" (in {stylizer.last_tiles} tiles with whole-picture statistics, to stay within {stylizer.budget / 1e9:g} GB)"
+        say(f"wrote {target}" + (tiled if stylizer.last_tiles else ""))

@@ -39,11 +39,12 @@ def video(
     stabilizer_strength: float = StabilizerStrengthOpt,
 ) -> None:
     """Stylize a video file frame by frame, keeping its frame count, rate, size and audio."""
+    from ..tiling import TiledStylizer
     from ..videoio import probe_video, transform_video
 
     controls = frame_controls(strength, preserve_color, max_side, stroke_scale)
     probe_video(input)  # a bad input fails before the model loads
-    stylizer = load_stylizer(model, provider, threads)
+    stylizer = TiledStylizer(load_stylizer(model, provider, threads))  # memory within RTSTYLE_MAX_NETWORK_GB
     # The stabilizer works at the network's size, inside the controls: fewer pixels for the flow too.
     process = controls.wrap(with_stabilizer(stylizer, stabilize, stabilizer_strength))
     try:
