@@ -3,7 +3,7 @@
     python bench/media.py overlap --model mosaic-fast --size 640x360 --seconds 10 --rounds 3
     python bench/media.py long --minutes 10 --size 160x96 --model mosaic-fast
     python bench/media.py photo --size 4000x3000 --model mosaic      # also: --model mosaic-fast
-    python bench/media.py photo --model mosaic --stroke-scale 1      # through controls.FrameControls
+    python bench/media.py photo --model mosaic -- --stroke-scale native   # the network at 12 MP
 
 `overlap` times `transform_video` on one generated clip (textured, moving, with an AAC tone),
 alternating overlap off (decode, model and encode in one thread, as before) and on (decode and
@@ -11,9 +11,9 @@ encode in threads), and prints the FPS of each round and their medians.
 `long` stylizes a generated clip of `--minutes` and prints the resident memory (RSS) after the
 first frames, at every tenth of the clip and at the end: it must stay flat.
 `photo` runs `rtstyle image` on a generated photo in a child process and prints its wall time
-and peak RSS (ru_maxrss of the child); with --stroke-scale, the child runs read_image,
-FrameControls(stroke_scale=...) around the Stylizer (the network at 512/stroke_scale px on the
-longer side, an edge-aware upsample back) and write_image instead.
+and peak RSS (ru_maxrss of the child); options after `--` go to `rtstyle image` (by default the
+network runs at 512 px on the longer side; `--stroke-scale native` at the photo's own size,
+in tiles once over RTSTYLE_MAX_NETWORK_GB).
 Generated media go to --work (default: a temporary folder).
 Run with `nice -n 10` on a shared machine; numbers from a loaded machine vary by tens of percent.
 """
@@ -127,27 +127,14 @@ def photo(args, work: Path) -> None:
     if not path.exists():
         cv2.imwrite(str(path), texture_frames(w, h, count=1)[0], [cv2.IMWRITE_JPEG_QUALITY, 92])
     command = [sys.executable, "-m", "rtstyle.cli", "image", str(path), "-m", args.model, "-o", str(work / "photo-out.jpg"), *args.extra]
-    if args.stroke_scale:
-        command = [sys.executable, "-c", CONTROLLED, str(path), args.model, str(work / "photo-out.jpg"), str(args.stroke_scale)]
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e3
     if result.returncode != 0:
         sys.exit(f"rtstyle image failed: {result.stderr.strip()}")
-    how = f"stroke scale {args.stroke_scale:g}" if args.stroke_scale else "native" + " ".join(["", *args.extra])
-    print(f"{args.model} {w}x{h} ({w * h / 1e6:.0f} MP) {how}: {seconds:.1f} s, peak RSS {peak:.0f} MB")
-
-
-CONTROLLED = """
-import sys
-from rtstyle.controls import FrameControls
-from rtstyle.imageio import read_image, write_image
-from rtstyle.stylizer import Stylizer
-photo, model, out, stroke_scale = sys.argv[1:]
-process = FrameControls(stroke_scale=float(stroke_scale)).wrap(Stylizer(model, provider="cpu"))
-write_image(out, process(read_image(photo)))
-"""
+    print(f"{args.model} {w}x{h} ({w * h / 1e6:.0f} MP) {' '.join(args.extra) or 'defaults'}: {seconds:.1f} s, "
+          f"peak RSS {peak:.0f} MB; {result.stderr.strip().splitlines()[-1]}")
 
 
 def main() -> None:
@@ -168,7 +155,6 @@ def main() -> None:
     p = sub.add_parser("photo")
     p.add_argument("--model", default="mosaic")
     p.add_argument("--size", type=size_arg, default=(4000, 3000))
-    p.add_argument("--stroke-scale", type=float, help="Run through controls.FrameControls at this stroke scale.")
     p.add_argument("extra", nargs="*", help="More `rtstyle image` options (after --).")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="rtstyle-bench-"))

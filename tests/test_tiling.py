@@ -78,7 +78,7 @@ def test_image_command_tiles_a_picture_over_the_budget(tiny_model, tmp_path):
     runs = {}
     for name, env in (("whole", {}), ("tiled", env_small)):
         out = tmp_path / f"{name}.png"
-        result = subprocess.run([sys.executable, "-m", "rtstyle.cli", "image", str(path), "-m", str(tiny_model), "-o", str(out), "--provider", "cpu"],
+        result = subprocess.run([sys.executable, "-m", "rtstyle.cli", "image", str(path), "-m", str(tiny_model), "-o", str(out), "--provider", "cpu", "--stroke-scale", "native"],
                                 capture_output=True, text=True, timeout=300, env={**__import__("os").environ, **env})
         assert result.returncode == 0, result.stderr
         runs[name] = (cv2.imread(str(out)).astype(int), result.stderr)
