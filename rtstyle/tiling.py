@@ -15,7 +15,8 @@ shrunk copy are those of another scale, and blotches appear. Here the statistics
   receptive field) give the whole-picture result, to a level of rounding.
 
 Memory is one tile's worth whatever the picture size; the price is time: each cut graph is run
-over the whole picture, about 7 times the work of one whole-picture run for the quality tier.
+over the whole picture (a 12 MP photo, quality tier, CPU: 956 s and 2.5 GB against 186 s and
+10.3 GB whole).
 """
 
 from __future__ import annotations
