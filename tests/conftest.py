@@ -5,12 +5,18 @@ Its weights are random: it exists only to exercise the runtime, never shown as a
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests import the media helpers as `media`
+
+# A runner may start the tests with SIGINT ignored (a background job does): then the Ctrl-C tests
+# could interrupt neither this process nor the commands they start (an ignored signal stays
+# ignored across exec, a handled one does not). Handle it as Python does by default.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def make_checkpoint(path: Path, arch: str = "johnson", channels: tuple[int, ...] | None = None) -> Path:
