@@ -1,0 +1,344 @@
+"""Batch jobs on Ray: many images and videos, one Ray task per file, on this machine or a cluster.
+
+    report = run_batch(["archive/", "clip.mov"], "styled/", "mosaic", workers=4)
+
+Outputs mirror the input names under the output folder (a folder's files keep their paths
+inside it) and are written by the same atomic writers as `rtstyle image` and `rtstyle video`, so
+a file is either complete under its final name or absent: a rerun skips every file whose output
+exists, which resumes a killed job. A file that cannot be read fails alone; the others go on.
+Ray is an optional extra (`pip install "rtstyle[ray]"`) imported only here, and only when used.
+On a cluster every node needs rtstyle installed and the inputs, the output folder and the model
+on a file system that all of them see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import glob
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .errors import UserError
+from .imageio import IMAGE_SUFFIXES, read_image, write_image
+from .outputs import atomic_output, check_output
+
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts", ".m2ts", ".3gp", ".ogv"}
+VIDEO_OUTPUT_SUFFIXES = {".mp4", ".mkv", ".mov"}  # the containers the H.264 writer makes; others become .mp4
+RAY_MISSING = 'rtstyle batch needs Ray: pip install "rtstyle[ray]"'
+CORES_PER_WORKER = 4  # the default worker count on CPUs: onnxruntime gains little beyond a few threads per model
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and the output it becomes; `kind` is "image" or "video"."""
+
+    input: Path
+    output: Path
+    kind: str
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What every task needs besides its file: the model and how to run it."""
+
+    model: str
+    provider: str = "auto"
+    threads: int | None = None
+    stabilize: bool = True
+    strength: float = 0.6
+
+
+@dataclass
+class FileResult:
+    job: Job
+    ok: bool
+    frames: int = 0
+    seconds: float = 0.0
+    provider: str = ""
+    error: str = ""
+
+
+@dataclass
+class BatchReport:
+    """What run_batch did. `seconds` is the wall time of the tasks (Ray start-up excluded)."""
+
+    jobs: int
+    skipped: int
+    results: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+    startup_s: float = 0.0
+    workers: int = 0
+    threads: int = 0
+    gpus_per_worker: float = 0.0
+
+    @property
+    def done(self) -> list[FileResult]:
+        return [r for r in self.results if r.ok]
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def frames(self) -> int:
+        return sum(r.frames for r in self.done)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def providers(self) -> list[str]:
+        return sorted({r.provider for r in self.done})
+
+
+def plan_jobs(inputs: Sequence[str | os.PathLike], outdir: str | os.PathLike) -> list[Job]:
+    """The files to stylize and their outputs: files as given, folders searched recursively.
+
+    A file named on the command line that is not an image is tried as a video (FFmpeg reads
+    many more formats than these suffixes); in folders only image and video suffixes count,
+    and hidden files (partial outputs among them) and anything inside `outdir` are left out.
+    """
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise UserError(f"output {outdir} is a file; give a folder")
+    jobs: dict[Path, Job] = {}
+    for given in map(Path, inputs):
+        if given.is_dir():
+            if given.resolve() == outdir.resolve():
+                raise UserError(f"output folder {outdir} is one of the inputs; choose another (inputs are never overwritten)")
+            found = [(p, p.relative_to(given)) for p in sorted(given.rglob("*")) if _is_media(p, outdir)]
+        elif given.is_file():
+            found = [(given, Path(given.name))]
+        else:
+            raise UserError(f"no such file or folder: {given}")
+        for path, name in found:
+            kind = "image" if path.suffix.lower() in IMAGE_SUFFIXES else "video"
+            if kind == "video" and path.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
+                name = name.with_suffix(".mp4")
+            job = Job(path, outdir / name, kind)
+            if job.output in jobs:
+                raise UserError(f"{jobs[job.output].input} and {path} would both be written to {job.output}; rename one")
+            if job.output.parent.is_dir():
+                check_output(job.output, path)  # an output folder among the inputs
+            jobs[job.output] = job
+    if not jobs:
+        raise UserError(f"no images or videos in {', '.join(map(str, inputs))}")
+    return list(jobs.values())
+
+
+def _is_media(path: Path, outdir: Path) -> bool:
+    if path.name.startswith(".") or not path.is_file():
+        return False
+    if path.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+        return False
+    return not path.resolve().is_relative_to(outdir.resolve())
+
+
+@dataclass(frozen=True)
+class TaskResources:
+    """How many workers run at once and what each one takes."""
+
+    workers: int
+    cpus: float  # Ray's CPU resource per task: exactly `workers` tasks fit
+    gpus: float  # per task; 0 without GPUs, at most 1 (one Stylizer uses one GPU)
+    threads: int  # onnxruntime threads per worker
+
+
+def plan_resources(workers: int | None, cpus: float, gpus: float, largest_node_cpus: float) -> TaskResources:
+    """Share the cluster's CPUs (and GPUs) evenly between `workers` tasks.
+
+    By default there is one worker per GPU, or one per CORES_PER_WORKER cores without GPUs.
+    A task never asks for more CPUs than the largest node has, or it could never start.
+    """
+    if workers is None:
+        workers = int(gpus) if gpus >= 1 else max(1, int(cpus // CORES_PER_WORKER))
+    share = min(cpus / workers, largest_node_cpus)
+    return TaskResources(workers, share, min(1.0, gpus / workers), max(1, int(share)))
+
+
+def run_batch(
+    inputs: Sequence[str | os.PathLike],
+    outdir: str | os.PathLike,
+    model: str,
+    *,
+    workers: int | None = None,
+    address: str | None = None,
+    provider: str = "auto",
+    stabilize: bool = True,
+    strength: float = 0.6,
+    progress: bool = True,
+) -> BatchReport:
+    """Stylize every image and video of `inputs` into `outdir` on Ray; see the module docstring.
+
+    `address` names an existing cluster (as `ray.init` takes it); without it a local Ray with
+    `workers` CPUs is started and stopped. Failed files are in the report, not raised.
+    """
+    ray = _import_ray()
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}")
+    jobs = plan_jobs(inputs, outdir)
+    model_path = _check_model(model, provider)
+    todo = [job for job in jobs if not job.output.exists()]
+    report = BatchReport(len(jobs), len(jobs) - len(todo))
+    if not todo:
+        return report
+    start = time.perf_counter()
+    with _ray_session(ray, address, workers) as resources:
+        report.startup_s = time.perf_counter() - start
+        report.workers, report.threads, report.gpus_per_worker = resources.workers, resources.threads, resources.gpus
+        settings = WorkerSettings(str(model_path), provider, resources.threads, stabilize, strength)
+        task = ray.remote(
+            num_cpus=resources.cpus, num_gpus=resources.gpus,
+            max_calls=0,  # Ray's default for GPU tasks is a new process per task: a new Stylizer per file
+        )(stylize_file)
+        start = time.perf_counter()
+        with _files_bar(progress, len(todo), report.skipped) as advance:
+            for result in _run_tasks(ray, task, todo, settings, in_flight=2 * resources.workers):
+                report.results.append(result)
+                report.seconds = time.perf_counter() - start
+                advance(result, report.fps)
+    return report
+
+
+def stylize_file(job: Job, settings: WorkerSettings) -> FileResult:
+    """The Ray task: stylize one file with this worker process's Stylizer; errors are returned."""
+    start = time.perf_counter()
+    try:
+        stylizer = _worker_stylizer(settings.model, settings.provider, settings.threads, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        _remove_partials(job.output)
+        if job.kind == "image":
+            write_image(job.output, stylizer(read_image(job.input)))
+            frames = 1
+        else:
+            frames = _stylize_video(job, stylizer, settings)
+    except UserError as e:
+        return FileResult(job, False, error=str(e))
+    except Exception as e:  # a decoder or encoder failure on one file must not stop the batch
+        return FileResult(job, False, error=f"{type(e).__name__}: {_first_line(e)}")
+    return FileResult(job, True, frames, time.perf_counter() - start, stylizer.provider)
+
+
+def _stylize_video(job: Job, stylizer, settings: WorkerSettings) -> int:
+    from .videoio import transform_video
+
+    process = stylizer
+    if settings.stabilize:
+        from .temporal import Stabilizer
+
+        stabilizer = Stabilizer(strength=settings.strength)
+        process = lambda frame: stabilizer(frame, stylizer(frame))
+    # The video writer keeps a partial file under its final name on KeyboardInterrupt (what a
+    # user of `rtstyle video` wants); here a partial output would be skipped by the rerun, so the
+    # outer atomic_output only renames a finished video.
+    with atomic_output(job.output) as tmp:
+        return transform_video(job.input, tmp, process, progress=False).frames
+
+
+def _remove_partials(output: Path) -> None:
+    """Delete what a killed run left of `output` (atomic_output's temporary names, nested for videos)."""
+    stem, suffix = glob.escape(output.stem), glob.escape(output.suffix)
+    for pattern in (f".{stem}.partial-*{suffix}", f"..{stem}.partial-*{suffix}"):
+        for partial in output.parent.glob(pattern):
+            partial.unlink(missing_ok=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _worker_stylizer(model: str, provider: str, threads: int | None, visible_gpus: str | None):
+    """One Stylizer per worker process, kept across its tasks (a new one if Ray moves it to another GPU)."""
+    from .stylizer import Stylizer
+
+    return Stylizer(model, provider=provider, threads=threads)
+
+
+def _check_model(model: str, provider: str) -> Path:
+    """Fail before Ray starts on a model or provider that every task would fail on."""
+    from .stylizer import Stylizer, plan_providers
+
+    plan_providers(provider)
+    return Stylizer(model, provider="cpu", threads=1).path.resolve()
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise UserError(RAY_MISSING) from None
+    return ray
+
+
+@contextlib.contextmanager
+def _ray_session(ray, address: str | None, workers: int | None) -> Iterator[TaskResources]:
+    """Start a quiet local Ray (or join the cluster at `address`), yield the task plan, shut down."""
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address is None:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local run reports nothing anywhere
+        cores = os.cpu_count() or 1
+        ray.init(num_cpus=max(cores, workers or 1), include_dashboard=False, object_store_memory=128 << 20, **quiet)
+    else:
+        try:
+            ray.init(address=address, **quiet)
+        except Exception as e:  # ConnectionError, ValueError, RuntimeError, depending on the address
+            raise UserError(f"cannot join the Ray cluster at {address}: {_first_line(e)}") from None
+    try:
+        total = ray.cluster_resources()
+        largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=1)
+        yield plan_resources(workers, total.get("CPU", 1), total.get("GPU", 0), largest)
+    finally:
+        ray.shutdown()
+
+
+def _run_tasks(ray, task, jobs: list[Job], settings: WorkerSettings, in_flight: int) -> Iterator[FileResult]:
+    """Submit a task per job, at most `in_flight` queued at once; yield results as they finish."""
+    queue = iter(jobs)
+    pending: dict = {}
+    while True:
+        for job in queue:
+            pending[task.remote(job, settings)] = job
+            if len(pending) >= in_flight:
+                break
+        if not pending:
+            return
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        job = pending.pop(ready[0])
+        try:
+            yield ray.get(ready[0])
+        except ray.exceptions.RayError as e:  # the worker died (a crash in a codec), after Ray's retries
+            yield FileResult(job, False, error=f"worker failed: {_first_line(e)}")
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else "no message"
+
+
+@contextlib.contextmanager
+def _files_bar(enabled: bool, total: int, skipped: int):
+    """Yield advance(result, fps): a rich bar over the files on stderr."""
+    if not enabled:
+        yield lambda result, fps: None
+        return
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("files, {task.fields[fps]:5.1f} fps, {task.fields[failed]} failed"), TimeRemainingColumn(),
+    )
+    label = f"batch ({skipped} already done)" if skipped else "batch"
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(label, total=total, fps=0.0, failed=0)
+        failed = 0
+
+        def advance(result: FileResult, fps: float) -> None:
+            nonlocal failed
+            failed += not result.ok
+            bar.update(task, advance=1, fps=fps, failed=failed)
+
+        yield advance
