@@ -15,11 +15,13 @@ are ratios near 1, so the weights read as a trade-off and need no per-style resc
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -249,6 +251,82 @@ def stability_term(net: torch.nn.Module, photos: torch.Tensor, outputs: torch.Te
     return (net(moved) - expected).float()[..., m:-m, m:-m].pow(2).mean()
 
 
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in a torchrun job: rank 0 of 1 when run alone."""
+
+    rank: int = 0
+    world: int = 1
+
+    @classmethod
+    def from_env(cls) -> Ranks:
+        """From torchrun's RANK and WORLD_SIZE."""
+        return cls(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
+
+
+def start_distributed(device: torch.device) -> tuple[Ranks, torch.device]:
+    """Join the torchrun job described by the environment (WORLD_SIZE > 1): NCCL on GPUs, gloo on CPU.
+
+    Each process on a GPU machine takes the GPU of its LOCAL_RANK.
+    """
+    ranks = Ranks.from_env()
+    if ranks.world <= 1:
+        return ranks, device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return ranks, device
+
+
+def data_parallel(net: torch.nn.Module, ranks: Ranks, device: torch.device) -> torch.nn.Module:
+    """`net` itself when alone; in a torchrun job, wrapped so its gradients are averaged over the ranks."""
+    if ranks.world == 1:
+        return net
+    return torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+@contextlib.contextmanager
+def rank_zero_first(ranks: Ranks) -> Iterator[None]:
+    """Run the block on rank 0, then on the others (which find what rank 0 cached)."""
+    if ranks.rank:
+        torch.distributed.barrier()
+    yield
+    if ranks.world > 1 and not ranks.rank:
+        torch.distributed.barrier()
+
+
+def stop_distributed() -> None:
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def local_rows(batch: int, ranks: Ranks) -> slice:
+    """This rank's share of a global batch of `batch` crops."""
+    if batch % ranks.world:
+        raise UserError(f"--batch {batch} is the global batch: it must split evenly over the {ranks.world} processes")
+    share = batch // ranks.world
+    return slice(ranks.rank * share, (ranks.rank + 1) * share)
+
+
+def mean_over_ranks(terms: dict[str, torch.Tensor], ranks: Ranks) -> dict[str, torch.Tensor]:
+    """The loss terms of the global batch: each rank's (equal-sized) share averaged."""
+    if ranks.world == 1:
+        return terms
+    values = torch.stack([v.detach().float() for v in terms.values()])
+    torch.distributed.all_reduce(values)
+    return dict(zip(terms, values / ranks.world))
+
+
+def any_rank(flag: bool, ranks: Ranks, device: torch.device) -> bool:
+    """True on every rank when it is true on one (so all of them stop at the same step)."""
+    if ranks.world == 1:
+        return flag
+    value = torch.tensor([float(flag)], device=device)
+    torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
     """Train (or resume) and return the checkpoint path. Ctrl-C saves a checkpoint and re-raises."""
     out = Path(config.output)
@@ -284,13 +362,17 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
     if ckpt is not None and NetConfig.from_dict(ckpt["net"]) != net_config:
         raise UserError(f"--resume: {out} is a network of another shape ({ckpt['net']}); give a new output name")
 
-    device = pick_device(config.device)
+    ranks, device = start_distributed(pick_device(config.device))
+    rows = local_rows(config.batch, ranks)  # every rank draws the same global batch and trains on these rows
+    if ranks.rank:
+        log = lambda *args, **kwargs: None  # rank 0 speaks for the job
     torch.manual_seed(config.seed)
     style_bgr = read_image(config.style)
     style_rgb = resize_longer_side(style_bgr, config.scale, cv2.INTER_AREA)[..., ::-1]
     train_paths, held_out = split_photos(config.data, config.holdout_every)
     if distill and not self_teacher:
-        crops = TeacherCrops(train_paths, config.scale, config.size, config.teacher, config.teacher_crops, config.seed, log)
+        with rank_zero_first(ranks):  # the others then read the teacher's crops from its cache
+            crops = TeacherCrops(train_paths, config.scale, config.size, config.teacher, config.teacher_crops, config.seed, log)
     else:  # the self teacher sees a slightly larger crop, so the student's crop can sit anywhere in it
         crops = PhotoCrops(train_paths, config.scale, config.size + 2 * SHIFT if self_teacher else config.size)
     net = build_network(net_config).to(device).to(memory_format=torch.channels_last)
@@ -312,11 +394,14 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
     if self_teacher:
         anchor = build_network(net_config).to(device).eval().requires_grad_(False)
         anchor.load_state_dict(init["model"])
+    model = data_parallel(net, ranks, device)
 
     preview_photo = read_image(held_out[0] if held_out else train_paths[0])
     preview = to_tensor(resize_longer_side(preview_photo, config.scale, cv2.INTER_AREA)[..., ::-1].copy()).to(device)
 
     def checkpoint(step: int) -> None:
+        if ranks.rank:
+            return  # rank 0 writes the checkpoint and preview for the job
         save_checkpoint(out, {
             "model": net.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -334,7 +419,7 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
         rgb = (img[0].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
         write_image(out.with_name(f"{out.stem}.preview.jpg"), rgb[..., ::-1])
 
-    show_bar = sys.stderr.isatty()
+    show_bar = sys.stderr.isatty() and not ranks.rank
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=not show_bar)
@@ -350,21 +435,22 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
                 if self_teacher:
                     # The student sees the crop moved by up to SHIFT pixels (plus noise, below) and
                     # must give the anchor's output at the same place: steady under small motion.
-                    wide = crops.batch(config.batch, rng).to(device)
+                    wide = crops.batch(config.batch, rng)
                     with torch.no_grad(), autocast(device):
-                        wide_targets = anchor(wide).float().clamp(0, 1)
+                        wide_targets = anchor(wide[rows].to(device)).float().clamp(0, 1)
                     y, x = (int(v) for v in rng.integers(0, 2 * SHIFT + 1, size=2))
                     window = (..., slice(y, y + config.size), slice(x, x + config.size))
                     photos, targets = wide[window], wide_targets[window]
                 elif distill:
-                    photos, targets = (t.to(device) for t in crops.batch(config.batch, rng))
+                    photos, targets = crops.batch(config.batch, rng)
+                    targets = targets[rows].to(device)
                 else:
-                    photos, targets = crops.batch(config.batch, rng).to(device), None
+                    photos, targets = crops.batch(config.batch, rng), None
                 if distill and config.input_noise > 0:
                     photos = add_input_noise(photos, config.input_noise, rng)
-                photos = photos.contiguous(memory_format=torch.channels_last)
+                photos = photos[rows].to(device).contiguous(memory_format=torch.channels_last)
                 with autocast(device):
-                    outputs = net(photos)
+                    outputs = model(photos)
                     if not distill:
                         terms = criterion(photos, outputs)
                     else:
@@ -375,7 +461,7 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
                                          loss=terms["loss"] + config.perceptual_weight * perceptual["loss"])
                     loss = terms["loss"]
                     if config.stability_weight > 0:
-                        terms["stable"] = stability_term(net, photos, outputs, rng)
+                        terms["stable"] = stability_term(net, photos, outputs, rng)  # net: DDP allows one forward per backward
                         loss = loss + config.stability_weight * terms["stable"]
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -383,13 +469,13 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
                 step += 1
                 elapsed = time.perf_counter() - t0
                 if step % 10 == 0 or step == config.iterations:
-                    text = " ".join(f"{k} {v.item():.3f}" for k, v in terms.items())
+                    text = " ".join(f"{k} {v.item():.3f}" for k, v in mean_over_ranks(terms, ranks).items())
                     progress.update(task, completed=step, description=text)
                     if not show_bar and (step % 100 == 0 or step == config.iterations):
                         log(f"step {step}/{config.iterations} {text} ({step - start} steps in {elapsed:.0f} s)", flush=True)
                 if step % config.checkpoint_every == 0:
                     checkpoint(step)
-                if config.time_limit and elapsed > config.time_limit:
+                if config.time_limit and any_rank(elapsed > config.time_limit, ranks, device):
                     log(f"time limit reached at step {step}")
                     break
     except KeyboardInterrupt:
@@ -397,4 +483,5 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
         log(f"interrupted: checkpoint saved at step {step} ({out}); continue with --resume")
         raise
     checkpoint(step)
+    stop_distributed()
     return out

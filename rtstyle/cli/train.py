@@ -42,7 +42,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint at --output."),
 ) -> None:
     """Train a fast style network with a VGG19 perceptual loss."""
-    from ..train import TrainConfig
+    from ..train import Ranks, TrainConfig
     from ..train import train as run
 
     if not style.is_file():
@@ -58,4 +58,5 @@ def train(
         teacher=teacher, perceptual_weight=perceptual_weight, style_target=style_target, input_noise=input_noise, scale=scale, init=str(init) if init else None, teacher_crops=teacher_crops, device=device, vgg_weights=str(vgg_weights) if vgg_weights else None,
     )
     path = run(config, resume=resume, log=lambda m, **_: say(m))
-    say(f"wrote {path}; export it with: rtstyle export {path} -o {path.with_suffix('.onnx')}")
+    if not Ranks.from_env().rank:  # in a torchrun job, rank 0 reports
+        say(f"wrote {path}; export it with: rtstyle export {path} -o {path.with_suffix('.onnx')}")
