@@ -18,6 +18,7 @@ import functools
 import glob
 import logging
 import os
+import socket
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -285,16 +286,29 @@ def _ray_session(ray, address: str | None, workers: int | None) -> Iterator[Task
         cores = os.cpu_count() or 1
         ray.init(num_cpus=max(cores, workers or 1), include_dashboard=False, object_store_memory=128 << 20, **quiet)
     else:
+        _check_reachable(address)
         try:
             ray.init(address=address, **quiet)
         except Exception as e:  # ConnectionError, ValueError, RuntimeError, depending on the address
-            raise UserError(f"cannot join the Ray cluster at {address}: {_first_line(e)}") from None
+            hint = "" if os.environ.get("RAY_AUTH_MODE") else " (one with token authentication needs RAY_AUTH_MODE=token)"
+            raise UserError(f"cannot join the Ray cluster at {address}: {_first_line(e)}{hint}") from None
     try:
         total = ray.cluster_resources()
         largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=1)
         yield plan_resources(workers, total.get("CPU", 1), total.get("GPU", 0), largest)
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT that nothing answers on is an error in seconds (Ray itself retries for many minutes)."""
+    host, sep, port = address.rpartition(":")
+    if address.startswith("ray://") or not sep or not port.isdigit():
+        return  # auto, local, or a Ray client address: ray.init gives up on its own
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as e:
+        raise UserError(f"cannot join the Ray cluster at {address}: nothing answers there ({e.strerror or e})") from None
 
 
 def _run_tasks(ray, task, jobs: list[Job], settings: WorkerSettings, in_flight: int) -> Iterator[FileResult]:

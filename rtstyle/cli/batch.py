@@ -41,7 +41,7 @@ def batch(
     say(
         f"done {len(report.done)}, skipped {report.skipped} (output exists), failed {len(report.failed)}: "
         f"{report.frames} frames in {report.seconds:.1f} s, {report.fps:.1f} fps overall "
-        f"({report.workers} workers x {report.threads} threads{gpus}{on}; Ray started in {report.startup_s:.1f} s)"
+        f"({report.workers} workers x {report.threads} threads{gpus}{on}; Ray ready in {report.startup_s:.1f} s)"
     )
     if report.failed:
         raise UserError(f"{len(report.failed)} of {report.jobs} files failed (listed above); fix or remove them and rerun: the others are skipped")
