@@ -180,8 +180,8 @@ def run_batch(
 ) -> BatchReport:
     """Stylize every image and video of `inputs` into `outdir` on Ray; see the module docstring.
 
-    `address` names an existing cluster (as `ray.init` takes it); without it a local Ray with
-    `workers` CPUs is started and stopped. Failed files are in the report, not raised.
+    `address` names an existing cluster (as `ray.init` takes it); without it Ray is started on
+    this machine's cores for the job and stopped. Failed files are in the report, not raised.
     """
     ray = _import_ray()
     if workers is not None and workers < 1:
