@@ -34,7 +34,10 @@ from .outputs import atomic_output, check_output
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts", ".m2ts", ".3gp", ".ogv"}
 VIDEO_OUTPUT_SUFFIXES = {".mp4", ".mkv", ".mov"}  # the containers the H.264 writer makes; others become .mp4
 RAY_MISSING = 'rtstyle batch needs Ray: pip install "rtstyle[ray]"'
-CORES_PER_WORKER = 4  # the default worker count on CPUs: onnxruntime gains little beyond a few threads per model
+# The default worker count on CPUs: one per 4 cores (onnxruntime gains little beyond a few threads
+# per model), and at least 2 where there are 2 cores (2 workers x 1 thread did 1.7x the frames of
+# 1 x 2 on a 2-core machine: one file's decoding, encoding and stabilizer overlap another's model).
+CORES_PER_WORKER = 4
 
 
 @dataclass(frozen=True)
@@ -157,11 +160,12 @@ class TaskResources:
 def plan_resources(workers: int | None, cpus: float, gpus: float, largest_node_cpus: float) -> TaskResources:
     """Share the cluster's CPUs (and GPUs) evenly between `workers` tasks.
 
-    By default there is one worker per GPU, or one per CORES_PER_WORKER cores without GPUs.
+    By default there is one worker per GPU, or without GPUs one per CORES_PER_WORKER cores (at least 2
+    where there are 2 cores).
     A task never asks for more CPUs than the largest node has, or it could never start.
     """
     if workers is None:
-        workers = int(gpus) if gpus >= 1 else max(1, int(cpus // CORES_PER_WORKER))
+        workers = int(gpus) if gpus >= 1 else max(min(2, int(cpus)), int(cpus // CORES_PER_WORKER), 1)
     share = min(cpus / workers, largest_node_cpus)
     return TaskResources(workers, share, min(1.0, gpus / workers), max(1, int(share)))
 

@@ -113,5 +113,5 @@ def test_workers_share_the_cores_and_gpus():
     assert (two_per_gpu.gpus, two_per_gpu.threads) == (0.5, 4)
     cpu_only = plan_resources(None, cpus=16, gpus=0, largest_node_cpus=16)
     assert (cpu_only.workers, cpu_only.threads, cpu_only.gpus) == (4, 4, 0)
-    assert plan_resources(None, cpus=2, gpus=0, largest_node_cpus=2).workers == 1
+    assert [plan_resources(None, cpus=n, gpus=0, largest_node_cpus=n).workers for n in (1, 2, 8, 12)] == [1, 2, 2, 3]
     assert plan_resources(1, cpus=64, gpus=0, largest_node_cpus=8).cpus == 8  # never more than a node has

@@ -17,7 +17,7 @@ def batch(
     inputs: List[Path] = typer.Argument(..., help="Images, videos and folders of them (searched recursively)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder: the inputs' names (a folder's files keep their paths in it)."),
     model: str = ModelOpt,
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Files stylized at once (default: one per GPU, or one per 4 CPU cores); CPU cores are shared evenly."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Files stylized at once (default: one per GPU, or one per 4 CPU cores, at least 2); CPU cores are shared evenly."),
     address: Optional[str] = typer.Option(None, "--address", help="Join this Ray cluster (e.g. auto, or ray://head:10001) instead of starting Ray on this machine."),
     provider: str = ProviderOpt,
     stabilize: bool = typer.Option(True, "--stabilize/--no-stabilize", help="Videos: blend each output with the flow-warped previous one, as `rtstyle video` does (default: on)."),
