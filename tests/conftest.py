@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny style network exported through the real export path.
+"""Shared fixtures: a tiny style network exported through the real export path, training photos.
 
 Its weights are random: it exists only to exercise the runtime, never shown as a style.
 """
@@ -45,3 +45,21 @@ def tiny_model(tmp_path_factory, tiny_checkpoint) -> Path:
     out = tmp_path_factory.mktemp("model") / "tiny.onnx"
     export_onnx(tiny_checkpoint, out)
     return out
+
+
+@pytest.fixture
+def photos(tmp_path) -> tuple[Path, Path]:
+    """(a folder of 5 small photos, a style image): enough to train a few steps."""
+    import cv2
+    import numpy as np
+
+    from media import pattern
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(folder / f"p{i}.jpg"), pattern(i * 5, 80, 60))
+    style = tmp_path / "style.png"
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(style), cv2.resize(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), (64, 64), interpolation=cv2.INTER_NEAREST))
+    return folder, style

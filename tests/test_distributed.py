@@ -6,12 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 import torch
-
-from media import pattern
 
 FP32_RTSTYLE = str(Path(__file__).with_name("train_fp32.py"))
 ALONE = [sys.executable, FP32_RTSTYLE]
@@ -20,14 +16,8 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}  # one 
 
 
 @pytest.fixture
-def job(tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i in range(5):
-        cv2.imwrite(str(folder / f"p{i}.jpg"), pattern(i * 5, 80, 60))
-    style = tmp_path / "style.png"
-    rng = np.random.default_rng(0)
-    cv2.imwrite(str(style), cv2.resize(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), (64, 64), interpolation=cv2.INTER_NEAREST))
+def job(photos):
+    folder, style = photos
     return ["train", "--style", style, "--data", folder, "--size", 32, "--batch", 4, "--scale", 64,
             "--arch", "fast", "--channels", "4,8", "--residual-blocks", 1, "--checkpoint-every", 1000]
 

@@ -15,18 +15,6 @@ from rtstyle.vgg import LAYER_NAMES, VGG19, gram_matrix, load_vgg_weights
 RTSTYLE = [sys.executable, "-m", "rtstyle.cli"]
 
 
-@pytest.fixture
-def photos(tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i in range(5):
-        cv2.imwrite(str(folder / f"p{i}.jpg"), pattern(i * 5, 80, 60))
-    style = tmp_path / "style.png"
-    rng = np.random.default_rng(0)
-    cv2.imwrite(str(style), cv2.resize(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), (64, 64), interpolation=cv2.INTER_NEAREST))
-    return folder, style
-
-
 def test_train_resume_export_image(photos, tmp_path):
     folder, style = photos
     ckpt = tmp_path / "model.pt"
