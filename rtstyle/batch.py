@@ -187,6 +187,11 @@ def run_batch(
     `address` names an existing cluster (as `ray.init` takes it); without it Ray is started on
     this machine's cores for the job and stopped. Failed files are in the report, not raised.
     """
+    if address is None:
+        # A local job stays on loopback and reports nothing anywhere. Ray reads the first
+        # variable when it is imported: without it, Ray serves on this machine's network address.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray = _import_ray()
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
@@ -286,7 +291,6 @@ def _ray_session(ray, address: str | None, workers: int | None) -> Iterator[Task
     """Start a quiet local Ray (or join the cluster at `address`), yield the task plan, shut down."""
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address is None:
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local run reports nothing anywhere
         cores = os.cpu_count() or 1
         ray.init(num_cpus=max(cores, workers or 1), include_dashboard=False, object_store_memory=128 << 20, **quiet)
     else:
