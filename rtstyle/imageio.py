@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import UserError
+from .errors import UserError, positive_env_number
 from .outputs import atomic_output, write_error
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -25,13 +25,7 @@ DEFAULT_MAX_MEGAPIXELS = 100.0  # a 12 MP phone photo is 12; a 100 MP one decode
 
 def max_pixels() -> int:
     """The largest image (width × height) rtstyle reads: RTSTYLE_MAX_MEGAPIXELS, default 100 MP."""
-    value = os.environ.get(MAX_MEGAPIXELS_VAR, "").strip()
-    try:
-        megapixels = float(value) if value else DEFAULT_MAX_MEGAPIXELS
-        assert megapixels > 0
-    except (ValueError, AssertionError):
-        raise UserError(f"{MAX_MEGAPIXELS_VAR} must be a positive number of megapixels, got {value!r}") from None
-    return int(megapixels * 1e6)
+    return int(positive_env_number(MAX_MEGAPIXELS_VAR, DEFAULT_MAX_MEGAPIXELS, "megapixels") * 1e6)
 
 
 def check_image(path: str | os.PathLike) -> tuple[int, int]:

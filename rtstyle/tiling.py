@@ -22,12 +22,11 @@ over the whole picture (a 12 MP photo, quality tier, CPU: 956 s and 2.5 GB again
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import onnxruntime as ort
 
-from .errors import UserError
+from .errors import positive_env_number
 
 TILE_SIDE = 1024  # a tile's side, overlap included: about 1 GB for the quality tier on CPU
 OVERLAP = 64  # pixels on each side of a tile's core: more than the networks' receptive field radius
@@ -41,13 +40,7 @@ _LIVE_TENSORS = 8
 
 def network_budget() -> int:
     """Bytes a whole-picture run may take: RTSTYLE_MAX_NETWORK_GB, default 3."""
-    value = os.environ.get(BUDGET_VAR, "").strip()
-    try:
-        gigabytes = float(value) if value else DEFAULT_BUDGET_GB
-        assert gigabytes > 0
-    except (ValueError, AssertionError):
-        raise UserError(f"{BUDGET_VAR} must be a positive number of gigabytes, got {value!r}") from None
-    return int(gigabytes * 1e9)
+    return int(positive_env_number(BUDGET_VAR, DEFAULT_BUDGET_GB, "gigabytes") * 1e9)
 
 
 class TiledStylizer:

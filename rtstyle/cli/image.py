@@ -8,18 +8,7 @@ from typing import List, Optional
 import typer
 
 from .app import app
-from .common import (
-    MaxSideOpt,
-    ModelOpt,
-    PreserveColorOpt,
-    ProviderOpt,
-    StrengthOpt,
-    StrokeScaleOpt,
-    ThreadsOpt,
-    frame_controls,
-    load_stylizer,
-    say,
-)
+from .common import MaxSideOpt, ModelOpt, PreserveColorOpt, ProviderOpt, StrengthOpt, StrokeScaleOpt, ThreadsOpt, frame_controls, load_stylizer, say
 
 
 @app.command()

@@ -9,16 +9,7 @@ import typer
 
 from ..errors import UserError
 from .app import app
-from .common import (
-    PreserveColorOpt,
-    ProviderOpt,
-    StrengthOpt,
-    StrokeScaleOpt,
-    ThreadsOpt,
-    frame_controls,
-    load_stylizer,
-    say,
-)
+from .common import PreserveColorOpt, ProviderOpt, StrengthOpt, StrokeScaleOpt, ThreadsOpt, frame_controls, load_stylizer, say
 
 
 @app.command()

@@ -8,20 +8,7 @@ from typing import Optional
 import typer
 
 from .app import app
-from .common import (
-    MaxSideOpt,
-    ModelOpt,
-    PreserveColorOpt,
-    ProviderOpt,
-    StabilizerStrengthOpt,
-    StrengthOpt,
-    StrokeScaleOpt,
-    ThreadsOpt,
-    frame_controls,
-    load_stylizer,
-    say,
-    with_stabilizer,
-)
+from .common import MaxSideOpt, ModelOpt, PreserveColorOpt, ProviderOpt, StabilizerStrengthOpt, StrengthOpt, StrokeScaleOpt, ThreadsOpt, frame_controls, load_stylizer, say, with_stabilizer
 
 
 @app.command()

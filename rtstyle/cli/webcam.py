@@ -9,20 +9,7 @@ import typer
 
 from ..errors import UserError
 from .app import app
-from .common import (
-    MaxSideOpt,
-    PreserveColorOpt,
-    ProviderOpt,
-    StabilizerStrengthOpt,
-    StrengthOpt,
-    StrokeScaleOpt,
-    ThreadsOpt,
-    frame_controls,
-    load_stylizer,
-    parse_size,
-    say,
-    with_stabilizer,
-)
+from .common import MaxSideOpt, PreserveColorOpt, ProviderOpt, StabilizerStrengthOpt, StrengthOpt, StrokeScaleOpt, ThreadsOpt, frame_controls, load_stylizer, parse_size, say, with_stabilizer
 
 
 @app.command()
