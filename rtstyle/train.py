@@ -11,6 +11,10 @@ The loss is the evaluation protocol of `rtstyle evaluate`, made differentiable: 
 where content_rel is the relu4_2 feature distance over the photo's own feature energy and
 style_rel the Gram distance (relu1_1..relu5_1) over the unstyled photo's Gram distance. Both
 are ratios near 1, so the weights read as a trade-off and need no per-style rescaling.
+With `style_balance="layer"` (the default) style_rel is the mean over the five layers of each
+layer's Gram distance over the unstyled photos' distance on that layer (measured once, on a
+batch of training crops, and kept in the checkpoint as `style_layer_norms`): the plain sum
+("sum") is nearly all relu4_1, so the colour-carrying relu1_1 and relu2_1 barely count.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from .imageio import list_images, read_image, resize_longer_side, write_image
 from .networks import NetConfig, build_network
 from .outputs import atomic_output
 from .precision import autocast
-from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, content_distance, style_distance, style_grams, total_variation
+from .vgg import (CONTENT_LAYER, STYLE_LAYERS, VGG19, balanced_style_distance, content_distance, style_distance,
+                  style_grams, style_layer_distances, total_variation)
 
 
 @dataclass
@@ -68,6 +73,7 @@ class TrainConfig:
     init: str | None = None  # start from this checkpoint's weights (fine-tuning), at step 0
     teacher_crops: int = 2000  # distillation: how many crops the teacher stylizes (once; cached)
     style_target: str = "image"  # perceptual_weight > 0: "teacher" takes the style Grams from the teacher's output on the same crop
+    style_balance: str = "layer"  # "layer": each style layer's term over the photos' distance on it; "sum": one sum (the old loss)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -205,6 +211,15 @@ class PerceptualLoss(torch.nn.Module):
         self.vgg = VGG19(config.vgg_weights, last_layer="relu5_1").to(device)
         self.layers = STYLE_LAYERS + (CONTENT_LAYER,)
         self.grams = style_grams(self.vgg, to_tensor(style_rgb).to(device))
+        self.layer_norms: dict[str, torch.Tensor] | None = None  # style_balance "layer": set by `calibrate`
+
+    @torch.no_grad()
+    def calibrate(self, photos: torch.Tensor) -> dict[str, float]:
+        """Per style layer, the mean Gram distance of unstyled `photos` to the style image: the
+        scale that `style_balance="layer"` divides that layer's term by."""
+        parts = style_layer_distances(self.vgg(photos, STYLE_LAYERS), self.grams)
+        self.layer_norms = {k: v.float().mean().clamp_min(1e-12) for k, v in parts.items()}
+        return {k: v.item() for k, v in self.layer_norms.items()}
 
     def forward(self, photos: torch.Tensor, outputs: torch.Tensor, style_targets: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """`style_targets`: images whose Grams replace the style image's, one per photo (the
@@ -214,12 +229,19 @@ class PerceptualLoss(torch.nn.Module):
         with torch.no_grad():
             fx = self.vgg(photos, self.layers)
             content_norm = fx[CONTENT_LAYER].float().pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-8)
-            style_norm = style_distance(fx, self.grams).clamp_min(1e-8)
             grams = self.grams if style_targets is None else style_grams(self.vgg, style_targets)
+            if c.style_balance == "sum":
+                style_norm = style_distance(fx, self.grams).clamp_min(1e-8)
+            elif style_targets is None and self.layer_norms is not None:
+                style_norm, layer_norms = 1.0, self.layer_norms
+            else:  # per-crop targets (or not calibrated): the batch's own photo distances on each layer
+                style_norm = 1.0
+                layer_norms = {k: v.float().mean().clamp_min(1e-12) for k, v in style_layer_distances(fx, grams).items()}
         fy = self.vgg(outputs, self.layers)
+        style = style_distance(fy, grams) if c.style_balance == "sum" else balanced_style_distance(fy, grams, layer_norms)
         terms = {
             "content": (content_distance(fy[CONTENT_LAYER], fx[CONTENT_LAYER]) / content_norm).mean(),
-            "style": (style_distance(fy, grams) / style_norm).mean(),
+            "style": (style / style_norm).mean(),
             "tv": total_variation(outputs.float()).mean(),
         }
         terms["loss"] = c.content_weight * terms["content"] + c.style_weight * terms["style"] + c.tv_weight * terms["tv"]
@@ -341,6 +363,8 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
         raise UserError(f"--style-target must be image or teacher, got {config.style_target!r}")
     if config.style_target == "teacher" and config.perceptual_weight <= 0:
         raise UserError("--style-target teacher needs --teacher and --perceptual-weight above 0")
+    if config.style_balance not in ("layer", "sum"):
+        raise UserError(f"--style-balance must be layer or sum, got {config.style_balance!r}")
     if distill and config.teacher_crops < 1:
         raise UserError(f"--teacher-crops must be at least 1, got {config.teacher_crops}")
     try:
@@ -361,6 +385,8 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
         raise UserError(f"--resume: {out} was trained on another style image; give a new output name")
     if ckpt is not None and NetConfig.from_dict(ckpt["net"]) != net_config:
         raise UserError(f"--resume: {out} is a network of another shape ({ckpt['net']}); give a new output name")
+    if ckpt is not None and ckpt.get("config", {}).get("style_balance", "sum") != config.style_balance:
+        raise UserError(f"--resume: {out} was trained with --style-balance {ckpt.get('config', {}).get('style_balance', 'sum')}; give a new output name")
 
     ranks, device = start_distributed(pick_device(config.device))
     rows = local_rows(config.batch, ranks)  # every rank draws the same global batch and trains on these rows
@@ -379,6 +405,14 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     criterion = PerceptualLoss(config, style_rgb, device) if not distill or config.perceptual_weight > 0 else None
     start, elapsed = 0, 0.0
+    if criterion is not None and config.style_balance == "layer":
+        if ckpt is not None and "style_layer_norms" in ckpt:
+            criterion.layer_norms = {k: torch.tensor(v, device=device) for k, v in ckpt["style_layer_norms"].items()}
+        else:
+            sample = crops.batch(16, np.random.default_rng([config.seed, 1 << 30]))
+            sample = sample[0] if isinstance(sample, tuple) else sample  # teacher crops: (photos, targets)
+            norms = criterion.calibrate(sample[..., : config.size, : config.size].to(device))
+            log("style layer scales (unstyled crops' Gram distance): " + " ".join(f"{k} {v:.3g}" for k, v in norms.items()))
 
     if ckpt is not None:
         net.load_state_dict(ckpt["model"])
@@ -411,6 +445,8 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
             "config": asdict(config),
             "style_sha256": style_hash,
             "held_out": [p.name for p in held_out],
+            **({"style_layer_norms": {k: v.item() for k, v in criterion.layer_norms.items()}}
+               if criterion is not None and criterion.layer_norms is not None else {}),
         })
         net.eval()
         with torch.no_grad(), autocast(device):

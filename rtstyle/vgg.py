@@ -193,13 +193,26 @@ def style_grams(vgg: "VGG19", rgb01: torch.Tensor) -> dict[str, torch.Tensor]:
     return {k: gram_matrix(v) for k, v in vgg(rgb01, STYLE_LAYERS).items()}
 
 
+def style_layer_distances(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per style layer, the mean squared difference of Gram matrices, one value per image."""
+    return {name: ((gram_matrix(features[name]) - target) ** 2).mean(dim=(1, 2)) for name, target in target_grams.items()}
+
+
 def style_distance(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Sum over layers of the mean squared difference of Gram matrices, one value per image."""
-    total = 0.0
-    for name, target in target_grams.items():
-        g = gram_matrix(features[name])
-        total = total + ((g - target) ** 2).mean(dim=(1, 2))
-    return total
+    """Sum over layers of the mean squared difference of Gram matrices, one value per image.
+
+    The layers' terms differ by orders of magnitude (for a photo against a painting relu4_1's is
+    typically 10-1000x relu1_1's), so this sum is mostly relu4_1; `balanced_style_distance`
+    weighs each layer on its own."""
+    return sum(style_layer_distances(features, target_grams).values())
+
+
+def balanced_style_distance(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor],
+                            layer_norms: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean over layers of each layer's Gram distance over `layer_norms[layer]` (a scalar or one
+    value per image, typically the unstyled photos' distance on that layer), one value per image."""
+    parts = style_layer_distances(features, target_grams)
+    return sum(parts[name] / layer_norms[name] for name in parts) / len(parts)
 
 
 def content_distance(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
