@@ -164,3 +164,19 @@ def test_train_keeps_the_layer_scales_and_refuses_a_mixed_resume(tmp_path, pair)
     assert mixed.returncode == 2 and "style-balance" in mixed.stderr and "Traceback" not in mixed.stderr
     bad = subprocess.run([*RTSTYLE, *map(str, args), "--style-balance", "max"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_cli_stylizes_through_the_frame_controls(pair, tiny_model):
+    """--size 1024 with the default stroke scale runs the network at 512 px; 'native' at 1024."""
+    import json
+
+    photo_path, style_path = pair
+    base = [*RTSTYLE, "evaluate", str(tiny_model), "-s", str(style_path), "--images", str(photo_path), "--size", "1024", "--json"]
+    default = subprocess.run(base, capture_output=True, text=True)
+    native = subprocess.run([*base, "--stroke-scale", "native"], capture_output=True, text=True)
+    assert default.returncode == 0 and native.returncode == 0, default.stderr + native.stderr
+    d, n = json.loads(default.stdout), json.loads(native.stdout)
+    assert d["size"] == 1024 and "strokes x1" in d["controls"] and "strokes native" in n["controls"]
+    assert d["per_image"][0]["style_rel"] != n["per_image"][0]["style_rel"]
+    bad = subprocess.run([*base, "--stroke-scale", "big"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--stroke-scale" in bad.stderr and "Traceback" not in bad.stderr
