@@ -74,6 +74,7 @@ class TrainConfig:
     teacher_crops: int = 2000  # distillation: how many crops the teacher stylizes (once; cached)
     style_target: str = "image"  # perceptual_weight > 0: "teacher" takes the style Grams from the teacher's output on the same crop
     style_balance: str = "layer"  # "layer": each style layer's term over the photos' distance on it; "sum": one sum (the old loss)
+    style_layer_weights: tuple[float, ...] | None = None  # style_balance "layer": relu1_1..relu5_1 weights of the mean; None: equal
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -238,7 +239,8 @@ class PerceptualLoss(torch.nn.Module):
                 style_norm = 1.0
                 layer_norms = {k: v.float().mean().clamp_min(1e-12) for k, v in style_layer_distances(fx, grams).items()}
         fy = self.vgg(outputs, self.layers)
-        style = style_distance(fy, grams) if c.style_balance == "sum" else balanced_style_distance(fy, grams, layer_norms)
+        weights = dict(zip(STYLE_LAYERS, c.style_layer_weights)) if c.style_layer_weights else None
+        style = style_distance(fy, grams) if c.style_balance == "sum" else balanced_style_distance(fy, grams, layer_norms, weights)
         terms = {
             "content": (content_distance(fy[CONTENT_LAYER], fx[CONTENT_LAYER]) / content_norm).mean(),
             "style": (style / style_norm).mean(),
@@ -365,6 +367,11 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
         raise UserError("--style-target teacher needs --teacher and --perceptual-weight above 0")
     if config.style_balance not in ("layer", "sum"):
         raise UserError(f"--style-balance must be layer or sum, got {config.style_balance!r}")
+    if config.style_layer_weights is not None and (
+            len(config.style_layer_weights) != len(STYLE_LAYERS) or min(config.style_layer_weights) < 0 or sum(config.style_layer_weights) <= 0):
+        raise UserError(f"--style-layer-weights: give {len(STYLE_LAYERS)} weights >= 0 (relu1_1..relu5_1), not all 0, got {config.style_layer_weights}")
+    if config.style_layer_weights is not None and config.style_balance != "layer":
+        raise UserError("--style-layer-weights weighs the layers of --style-balance layer")
     if distill and config.teacher_crops < 1:
         raise UserError(f"--teacher-crops must be at least 1, got {config.teacher_crops}")
     try:

@@ -208,11 +208,14 @@ def style_distance(features: dict[str, torch.Tensor], target_grams: dict[str, to
 
 
 def balanced_style_distance(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor],
-                            layer_norms: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean over layers of each layer's Gram distance over `layer_norms[layer]` (a scalar or one
-    value per image, typically the unstyled photos' distance on that layer), one value per image."""
+                            layer_norms: dict[str, torch.Tensor], layer_weights: dict[str, float] | None = None) -> torch.Tensor:
+    """Mean over layers (weighted by `layer_weights`, default equal) of each layer's Gram distance
+    over `layer_norms[layer]` (a scalar or one value per image, typically the unstyled photos'
+    distance on that layer), one value per image."""
     parts = style_layer_distances(features, target_grams)
-    return sum(parts[name] / layer_norms[name] for name in parts) / len(parts)
+    weights = layer_weights or dict.fromkeys(parts, 1.0)
+    total = sum(weights[name] for name in parts)
+    return sum(weights[name] * parts[name] / layer_norms[name] for name in parts if weights[name]) / total
 
 
 def content_distance(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

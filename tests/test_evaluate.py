@@ -121,6 +121,10 @@ def test_balanced_style_loss_is_the_mean_of_the_layer_ratios(pair):
     dx = style_layer_distances(loss.vgg(photo, STYLE_LAYERS), loss.grams)
     assert loss(photo, result)["style"].item() == pytest.approx(np.mean([(dy[k] / dx[k]).item() for k in dy]), rel=1e-4)
     assert loss(photo, photo)["style"].item() == pytest.approx(1.0, rel=1e-4)
+    loss.config.style_layer_weights = (0, 0, 0, 0, 1)  # --style-layer-weights: only relu5_1 counts
+    assert loss(photo, result)["style"].item() == pytest.approx((dy["relu5_1"] / dx["relu5_1"]).item(), rel=1e-4)
+    loss.config.style_layer_weights = (1, 1, 0, 0, 0)
+    assert loss(photo, result)["style"].item() == pytest.approx(np.mean([(dy[k] / dx[k]).item() for k in ("relu1_1", "relu2_1")]), rel=1e-4)
 
 
 def test_balanced_loss_follows_the_colour_layer(pair):
@@ -162,8 +166,10 @@ def test_train_keeps_the_layer_scales_and_refuses_a_mixed_resume(tmp_path, pair)
     assert all(v > 0 for v in state["style_layer_norms"].values())
     mixed = subprocess.run([*RTSTYLE, *map(str, args), "--resume", "--style-balance", "sum", "--iterations", "4"], capture_output=True, text=True)
     assert mixed.returncode == 2 and "style-balance" in mixed.stderr and "Traceback" not in mixed.stderr
-    bad = subprocess.run([*RTSTYLE, *map(str, args), "--style-balance", "max"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    for wrong in (["--style-balance", "max"], ["--style-layer-weights", "1,1,1"], ["--style-layer-weights", "a,b"],
+                  ["--style-layer-weights", "0,0,0,0,0"], ["--style-balance", "sum", "--style-layer-weights", "1,1,1,1,0"]):
+        bad = subprocess.run([*RTSTYLE, *map(str, args), "-o", str(tmp_path / "other.pt"), *wrong], capture_output=True, text=True)
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr, (wrong, bad.stderr)
 
 
 def test_cli_stylizes_through_the_frame_controls(pair, tiny_model):
