@@ -10,7 +10,7 @@ import typer
 
 from ..errors import UserError
 from .app import app
-from .common import ProviderOpt, load_stylizer
+from .common import MaxSideOpt, ProviderOpt, StrokeScaleOpt, frame_controls, load_stylizer
 
 
 @app.command()
@@ -20,8 +20,8 @@ def evaluate(
     images: Path = typer.Option(..., "--images", help="A folder of photos (best: photos not used in training), or one photo."),
     outputs: Optional[Path] = typer.Option(None, "--outputs", help="Measure existing results instead of a model's: a folder with one image per photo, named like it (or, for one photo, the result file)."),
     size: int = typer.Option(512, "--size", help="Stylize each photo with its longer side at this many pixels (the measures are still taken at 512)."),
-    stroke_scale: str = typer.Option("1", "--stroke-scale", help="As in image/video/webcam: 1 runs the network at 512 px on the longer side and upsamples (edge-aware) to --size; 2 twice as big strokes; 'native' runs it at --size."),
-    max_side: Optional[int] = typer.Option(None, "--max-side", min=32, help="As in image/video/webcam: run the network at most this many pixels on the longer side."),
+    stroke_scale: str = StrokeScaleOpt,
+    max_side: Optional[int] = MaxSideOpt,
     limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N photos."),
     as_json: bool = typer.Option(False, "--json"),
     provider: str = ProviderOpt,
@@ -29,18 +29,13 @@ def evaluate(
     """Style, palette and content distance of the model's results (protocol in rtstyle/evaluate.py)."""
     from ..evaluate import evaluate as run
     from ..evaluate import evaluate_outputs, pair_outputs, summarize
-    from ..controls import NATIVE, FrameControls
     from ..imageio import list_images
 
     if (model is None) == (outputs is None):
         raise UserError("give a MODEL to stylize the photos, or --outputs with results to measure (not both)")
     if size < 16:
         raise UserError(f"--size must be at least 16 pixels, got {size}")
-    try:
-        scale = NATIVE if stroke_scale.strip().lower() == "native" else float(stroke_scale)
-        controls = FrameControls(max_side=max_side, stroke_scale=scale)
-    except ValueError:
-        raise UserError(f"--stroke-scale must be a positive number or 'native', got {stroke_scale!r}") from None
+    controls = frame_controls(1.0, False, max_side, stroke_scale)  # the stroke size and working resolution of image/video/webcam
     photos = ([images] if images.is_file() else list_images(images))[:limit]
     if outputs is not None:
         name = str(outputs)
