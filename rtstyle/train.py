@@ -15,6 +15,8 @@ With `style_balance="layer"` (the default) style_rel is the mean over the five l
 layer's Gram distance over the unstyled photos' distance on that layer (measured once, on a
 batch of training crops, and kept in the checkpoint as `style_layer_norms`): the plain sum
 ("sum") is nearly all relu4_1, so the colour-carrying relu1_1 and relu2_1 barely count.
+`palette_weight` > 0 adds that times the palette term of `rtstyle.palette`: the batch's pooled
+Lab colours against the style image's (or the teacher's outputs'), over the unstyled photos'.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .errors import UserError
 from .imageio import list_images, read_image, resize_longer_side, write_image
 from .networks import NetConfig, build_network
 from .outputs import atomic_output
+from .palette import PaletteDistance
 from .precision import autocast
 from .vgg import (CONTENT_LAYER, STYLE_LAYERS, VGG19, balanced_style_distance, content_distance, style_distance,
                   style_grams, style_layer_distances, total_variation)
@@ -75,6 +78,7 @@ class TrainConfig:
     style_target: str = "image"  # perceptual_weight > 0: "teacher" takes the style Grams from the teacher's output on the same crop
     style_balance: str = "layer"  # "layer": each style layer's term over the photos' distance on it; "sum": one sum (the old loss)
     style_layer_weights: tuple[float, ...] | None = None  # style_balance "layer": relu1_1..relu5_1 weights of the mean; None: equal
+    palette_weight: float = 0.0  # > 0: adds this times the batch's Lab palette distance to the style image over the photos' (rtstyle.palette)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -213,6 +217,8 @@ class PerceptualLoss(torch.nn.Module):
         self.layers = STYLE_LAYERS + (CONTENT_LAYER,)
         self.grams = style_grams(self.vgg, to_tensor(style_rgb).to(device))
         self.layer_norms: dict[str, torch.Tensor] | None = None  # style_balance "layer": set by `calibrate`
+        self.palette = PaletteDistance()
+        self.style_lab = self.palette.lab_pixels(to_tensor(style_rgb).to(device))
 
     @torch.no_grad()
     def calibrate(self, photos: torch.Tensor) -> dict[str, float]:
@@ -247,6 +253,10 @@ class PerceptualLoss(torch.nn.Module):
             "tv": total_variation(outputs.float()).mean(),
         }
         terms["loss"] = c.content_weight * terms["content"] + c.style_weight * terms["style"] + c.tv_weight * terms["tv"]
+        if c.palette_weight > 0:
+            target = self.style_lab if style_targets is None else self.palette.lab_pixels(style_targets)
+            terms["palette"] = self.palette(outputs, target, reference=photos)
+            terms["loss"] = terms["loss"] + c.palette_weight * terms["palette"]
         return terms
 
 
@@ -361,6 +371,8 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
         raise UserError("--teacher self fine-tunes a trained network: give it with --init")
     if config.perceptual_weight > 0 and not distill:
         raise UserError("--perceptual-weight adds the VGG loss to a teacher's: give --teacher too")
+    if config.palette_weight < 0 or (config.palette_weight > 0 and distill and config.perceptual_weight <= 0):
+        raise UserError("--palette-weight must be >= 0, and with --teacher it needs --perceptual-weight above 0")
     if config.style_target not in ("image", "teacher"):
         raise UserError(f"--style-target must be image or teacher, got {config.style_target!r}")
     if config.style_target == "teacher" and config.perceptual_weight <= 0:
@@ -500,7 +512,7 @@ def train(config: TrainConfig, resume: bool = False, log=print) -> Path:
                         terms = distillation_loss(outputs, targets, config.edge_weight)
                         if criterion is not None:
                             perceptual = criterion(photos, outputs, targets if config.style_target == "teacher" else None)
-                            terms.update(style=perceptual["style"], content=perceptual["content"],
+                            terms.update({k: v for k, v in perceptual.items() if k in ("style", "content", "palette")},
                                          loss=terms["loss"] + config.perceptual_weight * perceptual["loss"])
                     loss = terms["loss"]
                     if config.stability_weight > 0:

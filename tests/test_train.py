@@ -231,6 +231,45 @@ def test_style_term_can_target_the_teachers_grams(photos):
     assert loss(photo, teacher, style_targets=teacher.flip(0))["style"] > 0.01  # per image, not pooled
 
 
+def test_lab_conversion_matches_opencv():
+    from rtstyle.palette import rgb_to_lab
+
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 50, 3)).astype(np.uint8)
+    expected = cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+    lab = rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255)[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(lab, expected, atol=0.5)
+
+
+def test_palette_term_pulls_colours_towards_the_style(photos):
+    """`--palette-weight`: the term is ~1 for the unstyled photos, near 0 for the style's own
+    colours, and descending it moves a grey picture's colours to the painting's."""
+    from rtstyle.palette import PaletteDistance
+    from rtstyle.train import PerceptualLoss, TrainConfig
+
+    folder, style = photos
+    style_rgb = cv2.imread(str(style))[..., ::-1]
+    config = TrainConfig(style=str(style), data=str(folder), output="x.pt", palette_weight=2.0)
+    loss = PerceptualLoss(config, style_rgb, torch.device("cpu"))
+    torch.manual_seed(0)
+    photo = torch.full((2, 3, 64, 64), 0.5) + 0.05 * torch.rand(2, 3, 64, 64)
+    painted = torch.from_numpy(style_rgb.copy()).permute(2, 0, 1).float().div(255)[None].repeat(2, 1, 1, 1)  # the style image, 64²
+    assert loss(photo, photo)["palette"].item() == pytest.approx(1.0, abs=0.05)
+    terms = loss(photo, painted)
+    assert terms["palette"] < 0.1
+    assert terms["loss"].item() == pytest.approx((config.content_weight * terms["content"] + config.style_weight * terms["style"]
+                                                  + config.tv_weight * terms["tv"] + 2.0 * terms["palette"]).item(), rel=1e-5)
+
+    distance, target = PaletteDistance(), loss.style_lab
+    pixels = torch.full((1, 3, 16, 16), 0.5, requires_grad=True)
+    optimizer = torch.optim.Adam([pixels], lr=0.02)
+    before = distance(pixels, target).item()
+    for _ in range(60):
+        optimizer.zero_grad()
+        distance(pixels, target).backward()
+        optimizer.step()
+    assert distance(pixels.detach(), target).item() < 0.4 * before
+
+
 def test_gram_matrix_normalization():
     f = torch.ones(1, 2, 3, 4)
     torch.testing.assert_close(gram_matrix(f), torch.full((1, 2, 2), 12 / 24))
