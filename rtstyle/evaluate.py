@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import palette
 from .errors import UserError
 from .imageio import IMAGE_SUFFIXES, check_image
 from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, content_distance, style_grams, style_layer_distances
@@ -77,7 +78,8 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, projections: int = PALETTE_
     of two equally sized point sets (N×D)."""
     directions = np.random.default_rng(seed).standard_normal((a.shape[1], projections)).astype(np.float32)
     directions /= np.linalg.norm(directions, axis=0)
-    return float(np.abs(np.sort(a @ directions, axis=0) - np.sort(b @ directions, axis=0)).mean())
+    a, b = (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) for x in (a, b))
+    return float(palette.sliced_wasserstein(a, b, torch.from_numpy(directions)))
 
 
 def _tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -33,16 +33,17 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: torch.Tenso
     return (torch.sort(a @ directions, dim=0).values - torch.sort(b @ directions, dim=0).values).abs().mean()
 
 
+def lab_pixels(rgb01: torch.Tensor) -> torch.Tensor:
+    """All pixels of an N×3×H×W batch as (N·H·W)×3 Lab colours."""
+    return rgb_to_lab(rgb01).permute(0, 2, 3, 1).reshape(-1, 3)
+
+
 class PaletteDistance:
     """Distance of a batch's pooled Lab colours to a target's: `samples` pixels of each and
     `projections` directions, drawn anew on every call from torch's random generator."""
 
     def __init__(self, samples: int = 8192, projections: int = 32):
         self.samples, self.projections = samples, projections
-
-    def lab_pixels(self, rgb01: torch.Tensor) -> torch.Tensor:
-        """All pixels of an N×3×H×W batch as (N·H·W)×3 Lab colours."""
-        return rgb_to_lab(rgb01).permute(0, 2, 3, 1).reshape(-1, 3)
 
     def __call__(self, images: torch.Tensor, target_lab: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         """Palette distance of `images` (N×3×H×W, 0..1) to `target_lab` (M×3 Lab pixels); with
@@ -53,7 +54,7 @@ class PaletteDistance:
         target = target_lab[torch.randint(len(target_lab), (self.samples,), device=device)]
 
         def distance(batch: torch.Tensor) -> torch.Tensor:
-            lab = self.lab_pixels(batch)
+            lab = lab_pixels(batch)
             return sliced_wasserstein(lab[torch.randint(len(lab), (self.samples,), device=device)], target, directions)
 
         d = distance(images)

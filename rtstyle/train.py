@@ -39,7 +39,7 @@ from .errors import UserError
 from .imageio import list_images, read_image, resize_longer_side, write_image
 from .networks import NetConfig, build_network
 from .outputs import atomic_output
-from .palette import PaletteDistance
+from .palette import PaletteDistance, lab_pixels
 from .precision import autocast
 from .vgg import (CONTENT_LAYER, STYLE_LAYERS, VGG19, balanced_style_distance, content_distance, style_distance,
                   style_grams, style_layer_distances, total_variation)
@@ -218,7 +218,7 @@ class PerceptualLoss(torch.nn.Module):
         self.grams = style_grams(self.vgg, to_tensor(style_rgb).to(device))
         self.layer_norms: dict[str, torch.Tensor] | None = None  # style_balance "layer": set by `calibrate`
         self.palette = PaletteDistance()
-        self.style_lab = self.palette.lab_pixels(to_tensor(style_rgb).to(device))
+        self.style_lab = lab_pixels(to_tensor(style_rgb).to(device))
 
     @torch.no_grad()
     def calibrate(self, photos: torch.Tensor) -> dict[str, float]:
@@ -254,7 +254,7 @@ class PerceptualLoss(torch.nn.Module):
         }
         terms["loss"] = c.content_weight * terms["content"] + c.style_weight * terms["style"] + c.tv_weight * terms["tv"]
         if c.palette_weight > 0:
-            target = self.style_lab if style_targets is None else self.palette.lab_pixels(style_targets)
+            target = self.style_lab if style_targets is None else lab_pixels(style_targets)
             terms["palette"] = self.palette(outputs, target, reference=photos)
             terms["loss"] = terms["loss"] + c.palette_weight * terms["palette"]
         return terms
