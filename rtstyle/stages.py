@@ -4,12 +4,18 @@ PyAV, OpenCV and onnxruntime release the GIL in their C work, so a decoder threa
 thread (the model) and an encoder thread run at the same time. The queues are short, so memory
 stays a few frames whatever the length of the video; order is kept (one thread per stage).
 An exception in a stage thread is raised again in the caller's thread.
+
+Ctrl-C: a KeyboardInterrupt raised at an arbitrary instruction can land inside a queue's own
+locking and leave a stage waiting forever (seen: the encoder asleep on a queue that held its
+last item while `close` waited for it). Inside `deferred_interrupt()` the first Ctrl-C only
+raises a flag, which the loop checks between items.
 """
 
 from __future__ import annotations
 
 import contextlib
 import queue
+import signal
 import threading
 from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
@@ -17,6 +23,38 @@ T = TypeVar("T")
 
 _DONE = object()
 _POLL_S = 0.1  # how often a blocked put or get looks whether the other side has stopped
+
+
+class Interrupt:
+    """Whether Ctrl-C was pressed inside `deferred_interrupt()`; `check()` raises KeyboardInterrupt if so."""
+
+    pressed = False
+
+    def check(self) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[Interrupt]:
+    """Within: the first Ctrl-C (SIGINT) sets `.pressed` for the caller to act on at a safe point;
+    a second one interrupts at once, as usual. Outside the main thread, or where SIGINT is
+    ignored, nothing changes."""
+    interrupt = Interrupt()
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield interrupt
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame) -> None:
+        interrupt.pressed = True
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield interrupt
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Producer(Generic[T]):

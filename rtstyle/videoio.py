@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .errors import UserError
 from .imageio import resize_longer_side
 from .outputs import atomic_output, check_output, write_error
-from .stages import Consumer, Producer
+from .stages import Consumer, Producer, deferred_interrupt
 
 Process = Callable[[np.ndarray], np.ndarray]
 
@@ -137,6 +137,7 @@ def transform_video(
             )
 
         with (
+            deferred_interrupt() as ctrl_c,  # the first Ctrl-C stops the loop between frames
             VideoWriter(output, _rate(video), info["width"], info["height"]) as writer,
             _progress_bar(progress, info["frames"], Path(input).name) as advance,
         ):
@@ -147,6 +148,7 @@ def transform_video(
                     Consumer(encode, name="encode") if overlap else contextlib.nullcontext(_Inline(encode)) as sink,
                 ):
                     for image, when in items:
+                        ctrl_c.check()
                         if image is not None:
                             t = time.perf_counter()
                             image = process(image)
@@ -154,6 +156,7 @@ def transform_video(
                         sink.put((image, when))
                         if image is not None:
                             advance()
+                    ctrl_c.check()
             except KeyboardInterrupt as interrupt:
                 interrupt.stats = stats(interrupted=True)
                 raise  # the writer flushes and keeps the file; the CLI exits 130

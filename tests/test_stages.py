@@ -1,9 +1,11 @@
+import os
+import signal
 import threading
 import time
 
 import pytest
 
-from rtstyle.stages import Consumer, Producer
+from rtstyle.stages import Consumer, Producer, deferred_interrupt
 
 
 def test_producer_keeps_order_and_stays_a_few_items_ahead():
@@ -87,3 +89,26 @@ def test_an_error_on_the_callers_side_drops_the_rest():
                 consumer.put(i)
             raise RuntimeError("model failed")
     assert len(seen) < 8
+
+
+def test_first_ctrl_c_is_deferred_to_a_check_and_a_second_one_interrupts():
+    handler = signal.getsignal(signal.SIGINT)
+    with deferred_interrupt() as ctrl_c:
+        ctrl_c.check()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs in this thread at its next instruction
+        assert ctrl_c.pressed
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c.check()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_deferred_interrupt_changes_nothing_outside_the_main_thread():
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(deferred_interrupt().__enter__().pressed))
+    thread.start()
+    thread.join()
+    assert seen == [False]
