@@ -121,7 +121,10 @@ def test_ctrl_c_leaves_a_playable_partial_video_and_exits_130(tiny_model, tmp_pa
         time.sleep(0.05)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()  # a hung child must not outlive the test
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     done = read_video(out)

@@ -87,8 +87,20 @@ def test_guided_upsample_leaves_texture_the_input_does_not_have():
     small = cv2.resize(frame, (80, 60))
     stripes = np.zeros((60, 80, 3), np.uint8)
     stripes[:, ::4] = 255
-    out = guided_upsample(stripes, small, frame)
+    out = guided_upsample(stripes, small, frame, sharpen=0)
     np.testing.assert_array_equal(out, cv2.resize(stripes, (320, 240), interpolation=cv2.INTER_CUBIC))
+
+
+def test_guided_upsample_sharpens_thin_strokes_and_keeps_flat_areas_flat():
+    frame = np.full((240, 320, 3), 128, np.uint8)
+    small = cv2.resize(frame, (80, 60))
+    painted = np.full((60, 80, 3), 120, np.uint8)
+    painted[:, 40::2] = 150  # one-pixel strokes on the right half, flat on the left
+    plain = guided_upsample(painted, small, frame, sharpen=0).astype(np.float32)
+    sharp = guided_upsample(painted, small, frame).astype(np.float32)
+    assert sharp[:, 170:].std() > 1.1 * plain[:, 170:].std()
+    np.testing.assert_array_equal(sharp[:, :150], plain[:, :150])
+    assert abs(sharp[:, 170:].mean() - plain[:, 170:].mean()) < 1  # contrast, not a tint
 
 
 def test_strength_blends_with_the_frame_and_zero_skips_the_network():
