@@ -40,10 +40,11 @@ def lab_pixels(rgb01: torch.Tensor) -> torch.Tensor:
 
 class PaletteDistance:
     """Distance of a batch's pooled Lab colours to a target's: `samples` pixels of each and
-    `projections` directions, drawn anew on every call from torch's random generator."""
+    `projections` directions, drawn anew on every call from torch's random generator.
+    `per_image`: the mean over the batch of each image's own distance (`samples` pixels each)."""
 
-    def __init__(self, samples: int = 8192, projections: int = 32):
-        self.samples, self.projections = samples, projections
+    def __init__(self, samples: int = 8192, projections: int = 32, per_image: bool = False):
+        self.samples, self.projections, self.per_image = samples, projections, per_image
 
     def __call__(self, images: torch.Tensor, target_lab: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         """Palette distance of `images` (N×3×H×W, 0..1) to `target_lab` (M×3 Lab pixels); with
@@ -57,8 +58,14 @@ class PaletteDistance:
             lab = lab_pixels(batch)
             return sliced_wasserstein(lab[torch.randint(len(lab), (self.samples,), device=device)], target, directions)
 
-        d = distance(images)
-        if reference is None:
-            return d
-        with torch.no_grad():
-            return d / distance(reference).clamp_min(1e-6)
+        if not self.per_image:
+            d = distance(images)
+            if reference is None:
+                return d
+            with torch.no_grad():
+                return d / distance(reference).clamp_min(1e-6)
+        d = torch.stack([distance(image[None]) for image in images])
+        if reference is not None:
+            with torch.no_grad():
+                d = d / torch.stack([distance(image[None]) for image in reference]).clamp_min(1e-6)
+        return d.mean()

@@ -79,6 +79,7 @@ class TrainConfig:
     style_balance: str = "layer"  # "layer": each style layer's term over the photos' distance on it; "sum": one sum (the old loss)
     style_layer_weights: tuple[float, ...] | None = None  # style_balance "layer": relu1_1..relu5_1 weights of the mean; None: equal
     palette_weight: float = 0.0  # > 0: adds this times the batch's Lab palette distance to the style image over the photos' (rtstyle.palette)
+    palette_per_image: bool = False  # the palette term per crop (each crop the painting's whole palette), not pooled over the batch
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -217,7 +218,7 @@ class PerceptualLoss(torch.nn.Module):
         self.layers = STYLE_LAYERS + (CONTENT_LAYER,)
         self.grams = style_grams(self.vgg, to_tensor(style_rgb).to(device))
         self.layer_norms: dict[str, torch.Tensor] | None = None  # style_balance "layer": set by `calibrate`
-        self.palette = PaletteDistance()
+        self.palette = PaletteDistance(per_image=config.palette_per_image)
         self.style_lab = lab_pixels(to_tensor(style_rgb).to(device))
 
     @torch.no_grad()

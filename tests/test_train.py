@@ -286,3 +286,18 @@ def test_evaluation_protocol_endpoints(photos):
     assert same.style_rel == pytest.approx(1.0) and same.content_rel == pytest.approx(0.0, abs=1e-9)
     styled = meter.measure(photo, load_rgb(style, 512)[: photo.shape[0], : photo.shape[1]].copy())
     assert styled.style_rel < 1.0  # the style image itself is closer to the style
+
+
+def test_palette_per_image_asks_each_crop_for_the_whole_palette():
+    """Pooled, a red crop and a blue crop together hold a red-and-blue painting's palette; per
+    image (`--palette-per-image`), each is half of it away."""
+    from rtstyle.palette import PaletteDistance, lab_pixels
+
+    red, blue = torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32)
+    red[:, 0], blue[:, 2] = 0.9, 0.9
+    target = lab_pixels(torch.cat([red, blue], dim=3))
+    batch = torch.cat([red, blue])
+    torch.manual_seed(0)
+    pooled = PaletteDistance()(batch, target).item()
+    per_image = PaletteDistance(per_image=True)(batch, target).item()
+    assert per_image > 10 * max(pooled, 0.5)

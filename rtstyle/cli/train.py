@@ -33,6 +33,7 @@ def train(
     style_balance: str = typer.Option("layer", "--style-balance", help="layer: each VGG layer's style term over the unstyled photos' distance on it, so the colour layers count; sum: one sum over layers (the loss of the models trained before it, nearly all relu4_1)."),
     style_layer_weights: Optional[str] = typer.Option(None, "--style-layer-weights", help="With --style-balance layer: weights of relu1_1..relu5_1 in the style term, e.g. 1,1,1,1,0 (default: equal)."),
     palette_weight: float = typer.Option(0.0, "--palette-weight", help="> 0 adds this times the Lab palette distance of the batch's outputs to the style image (over the photos'), the training twin of evaluate's palette_rel (try 2-8)."),
+    palette_per_image: bool = typer.Option(False, "--palette-per-image", help="The palette term on each crop on its own, as evaluate measures each photo, not pooled over the batch."),
     input_noise: float = typer.Option(0.0, "--input-noise", help="With --teacher: noise on the student's input only (try 0.04): steadier on video."),
     scale: int = typer.Option(512, "--scale", help="Photos are resized so their longer side is this."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from this checkpoint's weights (fine-tuning)."),
@@ -62,7 +63,7 @@ def train(
         style=str(style), data=str(data), output=str(output), iterations=iterations, size=size, batch=batch,
         lr=lr, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
         stability_weight=stability_weight, arch=arch, channels=widths, residual_blocks=residual_blocks, checkpoint_every=checkpoint_every, seed=seed,
-        teacher=teacher, perceptual_weight=perceptual_weight, style_target=style_target, style_balance=style_balance, style_layer_weights=layer_weights, palette_weight=palette_weight, input_noise=input_noise, scale=scale, init=str(init) if init else None, teacher_crops=teacher_crops, device=device, vgg_weights=str(vgg_weights) if vgg_weights else None,
+        teacher=teacher, perceptual_weight=perceptual_weight, style_target=style_target, style_balance=style_balance, style_layer_weights=layer_weights, palette_weight=palette_weight, palette_per_image=palette_per_image, input_noise=input_noise, scale=scale, init=str(init) if init else None, teacher_crops=teacher_crops, device=device, vgg_weights=str(vgg_weights) if vgg_weights else None,
     )
     path = run(config, resume=resume, log=lambda m, **_: say(m))
     if not Ranks.from_env().rank:  # in a torchrun job, rank 0 reports
