@@ -16,7 +16,8 @@ layer's Gram distance over the unstyled photos' distance on that layer (measured
 batch of training crops, and kept in the checkpoint as `style_layer_norms`): the plain sum
 ("sum") is nearly all relu4_1, so the colour-carrying relu1_1 and relu2_1 barely count.
 `palette_weight` > 0 adds that times the palette term of `rtstyle.palette`: the batch's pooled
-Lab colours against the style image's (or the teacher's outputs'), over the unstyled photos'.
+Lab colours against the style image's (or the teacher's outputs'), over the unstyled photos';
+with `palette_per_image`, each crop's own colours (as evaluate measures each photo), averaged.
 """
 
 from __future__ import annotations
