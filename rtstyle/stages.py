@@ -38,13 +38,13 @@ class Interrupt:
 @contextlib.contextmanager
 def deferred_interrupt() -> Iterator[Interrupt]:
     """Within: the first Ctrl-C (SIGINT) sets `.pressed` for the caller to act on at a safe point;
-    a second one interrupts at once, as usual. Outside the main thread, or where SIGINT is
-    ignored, nothing changes."""
+    a second one interrupts at once, as usual. Outside the main thread, where SIGINT is
+    ignored, or where its handler was not set from Python, nothing changes."""
     interrupt = Interrupt()
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if previous is None or previous is signal.SIG_IGN:
         yield interrupt
         return
-    previous = signal.getsignal(signal.SIGINT)
 
     def on_sigint(signum, frame) -> None:
         interrupt.pressed = True
