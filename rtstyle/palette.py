@@ -58,14 +58,11 @@ class PaletteDistance:
             lab = lab_pixels(batch)
             return sliced_wasserstein(lab[torch.randint(len(lab), (self.samples,), device=device)], target, directions)
 
-        if not self.per_image:
-            d = distance(images)
-            if reference is None:
-                return d
-            with torch.no_grad():
-                return d / distance(reference).clamp_min(1e-6)
-        d = torch.stack([distance(image[None]) for image in images])
+        def groups(batch: torch.Tensor) -> list[torch.Tensor]:
+            return list(batch.split(1)) if self.per_image else [batch]
+
+        d = torch.stack([distance(group) for group in groups(images)])
         if reference is not None:
             with torch.no_grad():
-                d = d / torch.stack([distance(image[None]) for image in reference]).clamp_min(1e-6)
+                d = d / torch.stack([distance(group) for group in groups(reference)]).clamp_min(1e-6)
         return d.mean()
