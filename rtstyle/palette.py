@@ -2,8 +2,10 @@
 
 Colours are compared in CIE Lab (D65, sRGB gamma, as OpenCV's float conversion) by the sliced
 Wasserstein distance: project both pixel sets on random unit directions, sort, and take the
-mean absolute difference. The pixels of a whole batch are pooled, so one crop of sky need not
-hold every colour of the painting, only the batch together.
+mean absolute difference. By default the pixels of a whole batch are pooled, so one crop of
+sky need not hold every colour of the painting, only the batch together; `per_image` measures
+each crop on its own, as `evaluate` measures each photo (pooling let a batch meet the palette
+with a few blots, so the bundled models were fine-tuned per crop).
 """
 
 from __future__ import annotations
