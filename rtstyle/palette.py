@@ -65,6 +65,7 @@ class PaletteDistance:
 
         d = torch.stack([distance(group) for group in groups(images)])
         if reference is not None:
-            with torch.no_grad():
-                d = d / torch.stack([distance(group) for group in groups(reference)]).clamp_min(1e-6)
+            with torch.no_grad():  # only the reference's distance: the division must stay in the graph
+                scale = torch.stack([distance(group) for group in groups(reference)]).clamp_min(1e-6)
+            d = d / scale
         return d.mean()

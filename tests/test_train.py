@@ -259,15 +259,19 @@ def test_palette_term_pulls_colours_towards_the_style(photos):
     assert terms["loss"].item() == pytest.approx((config.content_weight * terms["content"] + config.style_weight * terms["style"]
                                                   + config.tv_weight * terms["tv"] + 2.0 * terms["palette"]).item(), rel=1e-5)
 
-    distance, target = PaletteDistance(), loss.style_lab
-    pixels = torch.full((1, 3, 16, 16), 0.5, requires_grad=True)
-    optimizer = torch.optim.Adam([pixels], lr=0.02)
-    before = distance(pixels, target).item()
-    for _ in range(60):
-        optimizer.zero_grad()
-        distance(pixels, target).backward()
-        optimizer.step()
-    assert distance(pixels.detach(), target).item() < 0.4 * before
+    # Descend the term as training does: relative to the unstyled photos, pooled and per crop.
+    grey = torch.full((2, 3, 16, 16), 0.5)
+    for per_image in (False, True):
+        distance, target = PaletteDistance(per_image=per_image), loss.style_lab
+        pixels = grey.clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([pixels], lr=0.02)
+        before = distance(pixels, target, reference=grey).item()
+        for _ in range(60):
+            optimizer.zero_grad()
+            distance(pixels, target, reference=grey).backward()
+            optimizer.step()
+        assert distance(pixels.detach(), target, reference=grey).item() < 0.4 * before
+    assert loss(photo, photo.clone().requires_grad_(True))["palette"].requires_grad  # the training loss's own term
 
 
 def test_gram_matrix_normalization():
