@@ -19,14 +19,18 @@ from pathlib import Path
 import numpy as np
 
 from rtstyle import controls
-from rtstyle.evaluate import QualityMeter, load_rgb, resize_rgb
+from rtstyle.evaluate import evaluate, summarize
 from rtstyle.imageio import list_images
 from rtstyle.stylizer import Stylizer
 
+MEASURES = ("style_rel", "style_rel_layers", "palette_rel", "content_rel")
 
-def measure(meter: QualityMeter, photo: np.ndarray, result_rgb: np.ndarray) -> tuple[float, ...]:
-    q = meter.measure(photo, resize_rgb(np.ascontiguousarray(result_rgb), max(photo.shape[:2])))
-    return q.style_rel, q.style_rel_layers, q.palette_rel, q.content_rel
+
+def means(stylize_bgr, style: str, photos: list[Path], size: int) -> list[float]:
+    """`rtstyle evaluate`'s means for a BGR frame function, the photos at `size` px."""
+    rgb = lambda photo: np.ascontiguousarray(stylize_bgr(np.ascontiguousarray(photo[..., ::-1]))[..., ::-1])
+    summary = summarize(evaluate(rgb, style, photos, size=size))
+    return [summary[f"{key}_mean"] for key in MEASURES]
 
 
 def main() -> None:
@@ -40,20 +44,15 @@ def main() -> None:
     args = parser.parse_args()
 
     stylizer = Stylizer(args.model, provider="cpu")
-    meter = QualityMeter(args.style)
     photos = list_images(args.images)[: args.limit]
-    small = [load_rgb(p) for p in photos]
-    bgr = lambda rgb: np.ascontiguousarray(rgb[..., ::-1])
-    base = np.mean([measure(meter, p, stylizer(bgr(p))[..., ::-1]) for p in small], axis=0)
+    base = means(stylizer, args.style, photos, 512)
     print(f"{Path(args.model).stem} on {len(photos)} photos: style_rel / style_rel_layers / palette_rel / content_rel")
     print(f"512 px (no resampling)      {base[0]:.3f} / {base[1]:.3f} / {base[2]:.3f} / {base[3]:.2f}")
-    big = [load_rgb(p, args.size) for p in photos]
     upsample = controls.guided_upsample
     try:
         for amount in (float(a) for a in args.amounts.split(",")):
             controls.guided_upsample = lambda s, sm, f, a=amount: upsample(s, sm, f, sharpen=a)
-            frame_controls = controls.FrameControls()
-            m = np.mean([measure(meter, p, frame_controls.apply(stylizer, bgr(b))[..., ::-1]) for p, b in zip(small, big)], axis=0)
+            m = means(controls.FrameControls().wrap(stylizer), args.style, photos, args.size)
             print(f"{args.size} px, sharpen {amount:<4g}     {m[0]:.3f} / {m[1]:.3f} / {m[2]:.3f} / {m[3]:.2f}   {m[0] / base[0]:.2f}x")
     finally:
         controls.guided_upsample = upsample
