@@ -11,7 +11,6 @@ import sys
 
 import typer
 
-from .. import __version__
 from ..errors import UserError
 
 
@@ -31,7 +30,9 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        print(f"rtstyle {__version__}")
+        from importlib import metadata
+
+        print(f"rtstyle {metadata.version('rtstyle')}")
         raise typer.Exit()
 
 
