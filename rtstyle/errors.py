@@ -6,13 +6,26 @@ class UserError(Exception):
 
 
 def positive_env_number(name: str, default: float, unit: str) -> float:
-    """The positive number in environment variable `name` (`default` when unset); a bad value is a UserError."""
+    """The positive finite number in environment variable `name` (`default` when unset); a bad value
+    (inf and nan included) is a UserError."""
+    import math
     import os
 
     value = os.environ.get(name, "").strip()
     try:
         number = float(value) if value else default
-        assert number > 0
+        assert math.isfinite(number) and number > 0
     except (ValueError, AssertionError):
         raise UserError(f"{name} must be a positive number of {unit}, got {value!r}") from None
     return number
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled like Ctrl-C (a playable partial video, temporary files removed);
+    the CLI exits with 128 + `signum` (143, 129), as a process killed by it would."""
+
+    last_signum: int | None = None  # the latest one raised in this process: the CLI's exit status
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = Terminated.last_signum = signum

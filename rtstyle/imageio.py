@@ -15,19 +15,11 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import UserError, positive_env_number
+from .errors import UserError
+from .limits import check_pixels
 from .outputs import atomic_output, write_error
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-MAX_MEGAPIXELS_VAR = "RTSTYLE_MAX_MEGAPIXELS"
-DEFAULT_MAX_MEGAPIXELS = 100.0  # a 12 MP phone photo is 12; a 100 MP one decodes to 300 MB of BGR
-
-
-def max_pixels() -> int:
-    """The largest image (width × height) rtstyle reads: RTSTYLE_MAX_MEGAPIXELS, default 100 MP."""
-    return int(positive_env_number(MAX_MEGAPIXELS_VAR, DEFAULT_MAX_MEGAPIXELS, "megapixels") * 1e6)
-
-
 def check_image(path: str | os.PathLike) -> tuple[int, int]:
     """Check from its header alone that `path` is a readable image within max_pixels(); return (width, height)."""
     path = Path(path)
@@ -40,12 +32,7 @@ def check_image(path: str | os.PathLike) -> tuple[int, int]:
         raise UserError(f"cannot read image (permission denied): {path}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # SyntaxError: Pillow's word for a bad header
         raise UserError(f"cannot decode image (corrupt or not an image): {path}") from None
-    limit = max_pixels()
-    if width * height > limit:
-        raise UserError(
-            f"image {path} claims {width}x{height} ({width * height / 1e6:.0f} megapixels), over the limit of "
-            f"{limit / 1e6:g}; a larger limit is {MAX_MEGAPIXELS_VAR}=<megapixels>"
-        )
+    check_pixels(f"image {path}", width, height)
     return width, height
 
 

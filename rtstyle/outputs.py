@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 from pathlib import Path
 from typing import Iterator
 
@@ -39,16 +40,19 @@ def write_error(path: str | os.PathLike, err: OSError) -> UserError:
 def atomic_output(path: str | os.PathLike, keep_partial: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `path` (same extension, so codecs are picked from it).
 
-    On normal exit the temporary file is renamed to `path`; on any error it is removed, except
-    on KeyboardInterrupt with `keep_partial` (only a video passes it: Ctrl-C keeps its finished
-    part; a half-written model, image, checkpoint or cache file is worse than none).
+    The temporary file is created empty (O_EXCL, a random name: nothing else can have put a file
+    or a link there). On normal exit it is renamed to `path`; a writer that left it empty or
+    removed it is an error (nothing is claimed that was not written). On any error it is removed,
+    except on KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) with `keep_partial` (only a video
+    passes it: its finished part plays; a half-written model, image, checkpoint or cache file is
+    worse than none), and only if something was written.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    tmp = _create_temporary(path)
     try:
         yield tmp
     except KeyboardInterrupt:
-        if keep_partial and tmp.exists():
+        if keep_partial and _written(tmp):
             os.replace(tmp, path)
         else:
             tmp.unlink(missing_ok=True)
@@ -57,5 +61,27 @@ def atomic_output(path: str | os.PathLike, keep_partial: bool = False) -> Iterat
         tmp.unlink(missing_ok=True)
         raise
     else:
-        if tmp.exists():
-            os.replace(tmp, path)
+        if not _written(tmp):
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"nothing was written to {path}")
+        os.replace(tmp, path)
+
+
+def _create_temporary(path: Path) -> Path:
+    """Create an empty, new file `.STEM.partial-RANDOM.SUFFIX` beside `path` and return its path."""
+    while True:
+        tmp = path.with_name(f".{path.stem}.partial-{secrets.token_hex(8)}{path.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise write_error(path, err) from None
+
+
+def _written(tmp: Path) -> bool:
+    try:
+        return tmp.stat().st_size > 0
+    except FileNotFoundError:
+        return False

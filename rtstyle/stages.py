@@ -7,8 +7,8 @@ An exception in a stage thread is raised again in the caller's thread.
 
 Ctrl-C: a KeyboardInterrupt raised at an arbitrary instruction can land inside a queue's own
 locking and leave a stage waiting forever (seen: the encoder asleep on a queue that held its
-last item while `close` waited for it). Inside `deferred_interrupt()` the first Ctrl-C only
-raises a flag, which the loop checks between items.
+last item while `close` waited for it). Inside `deferred_interrupt()` the first Ctrl-C (or
+SIGTERM, SIGHUP) only raises a flag, which the loop checks between items.
 """
 
 from __future__ import annotations
@@ -19,42 +19,55 @@ import signal
 import threading
 from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
+from .errors import Terminated
+
 T = TypeVar("T")
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 _DONE = object()
 _POLL_S = 0.1  # how often a blocked put or get looks whether the other side has stopped
 
 
 class Interrupt:
-    """Whether Ctrl-C was pressed inside `deferred_interrupt()`; `check()` raises KeyboardInterrupt if so."""
+    """Whether a stop signal came inside `deferred_interrupt()`; `check()` then raises
+    KeyboardInterrupt (Ctrl-C) or `Terminated` (SIGTERM, SIGHUP: a KeyboardInterrupt too)."""
 
     pressed = False
+    signum = signal.SIGINT
 
     def check(self) -> None:
         if self.pressed:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt if self.signum == signal.SIGINT else Terminated(self.signum)
 
 
 @contextlib.contextmanager
 def deferred_interrupt() -> Iterator[Interrupt]:
-    """Within: the first Ctrl-C (SIGINT) sets `.pressed` for the caller to act on at a safe point;
-    a second one interrupts at once, as usual. Outside the main thread, where SIGINT is
-    ignored, or where its handler was not set from Python, nothing changes."""
+    """Within: the first Ctrl-C (SIGINT), SIGTERM or SIGHUP sets `.pressed` for the caller to act
+    on at a safe point, and puts the previous handlers back, so a second signal acts at once, as
+    usual. Only signals whose handler is a Python function are deferred (`rtstyle` sets one for
+    each; Python's default SIGINT handler is one): outside the main thread, for an ignored
+    signal, or one left to the system's default, nothing changes."""
     interrupt = Interrupt()
-    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
-    if previous is None or previous is signal.SIG_IGN:
+    if threading.current_thread() is not threading.main_thread():
         yield interrupt
         return
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    previous = {signum: handler for signum, handler in previous.items() if callable(handler)}
 
-    def on_sigint(signum, frame) -> None:
-        interrupt.pressed = True
-        signal.signal(signal.SIGINT, previous)
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
-    signal.signal(signal.SIGINT, on_sigint)
+    def on_signal(signum, frame) -> None:
+        interrupt.pressed, interrupt.signum = True, signum
+        restore()
+
+    for signum in previous:
+        signal.signal(signum, on_signal)
     try:
         yield interrupt
     finally:
-        signal.signal(signal.SIGINT, previous)
+        restore()
 
 
 class Producer(Generic[T]):

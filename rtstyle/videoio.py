@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .errors import UserError
 from .imageio import resize_longer_side
+from .limits import check_pixels, max_pixels
 from .outputs import atomic_output, check_output, write_error
 from .stages import Consumer, Producer, deferred_interrupt
 
@@ -31,6 +32,7 @@ Process = Callable[[np.ndarray], np.ndarray]
 _TIME_BASE = Fraction(1, 90000)
 _X264_OPTIONS = {"crf": "18", "preset": "fast"}
 _H264_SUFFIXES = ".mp4, .mkv or .mov"
+VIDEO_OUTPUT_SUFFIXES = (".mp4", ".mkv", ".mov")  # the containers the H.264 writer makes
 
 
 @dataclass
@@ -50,6 +52,7 @@ class VideoStats:
     process_ms: float = 0.0  # the `process` function, resizing for max_side included
     encode_ms: float = 0.0  # conversion to YUV, H.264 encoding and muxing
     total_s: float = 0.0
+    undecodable: int = 0  # frames the file lists that could not be decoded (skipped; strict=True refuses)
 
 
 def median_ms(seconds: list[float]) -> float:
@@ -81,6 +84,7 @@ def transform_video(
     max_side: int | None = None,
     progress: bool = True,
     overlap: bool = True,
+    strict: bool = False,
 ) -> VideoStats:
     """Apply `process` to every frame of `input` and write H.264 to `output`, keeping the audio.
 
@@ -92,8 +96,11 @@ def transform_video(
     back up. Decoding and encoding run in threads beside `process` (`overlap=False`: all in this
     thread, to measure what the overlap gains). Ctrl-C keeps a playable file with the frames done
     so far under the final name and re-raises KeyboardInterrupt, which then carries `.stats` (a
-    VideoStats with interrupted=True).
+    VideoStats with interrupted=True); SIGTERM and SIGHUP do the same (`errors.Terminated`).
+    A frame that cannot be decoded is skipped and counted in `undecodable` (with `strict`, it
+    is a UserError); a video of which no frame decodes is a UserError, and nothing is written.
     """
+    check_video_output(output)
     info = probe_video(input)
     upright = _upright(info["rotation"])
     container, video = open_input(input)
@@ -105,12 +112,13 @@ def transform_video(
         decode_s: list[float] = []
         process_s: list[float] = []
         encode_s: list[float] = []
+        damage = _Damage(input, strict)
         start = time.perf_counter()
 
         def decoded() -> Iterator[tuple[np.ndarray | None, av.Packet | float]]:
             """(frame, time) for video, (None, packet) for audio, in file order."""
             tick = time.perf_counter()
-            for packet, frames in _demux(container, video, audio, input):
+            for packet, frames in _demux(container, video, audio, input, damage):
                 if packet.stream_index != video.index:
                     yield None, packet
                 for frame in frames:
@@ -134,6 +142,7 @@ def transform_video(
                 len(encode_s), info["fps"], info["width"], info["height"], audio is not None, interrupted,
                 track.description if track else "", info["rotation"], padded,
                 median_ms(decode_s), median_ms(process_s), median_ms(encode_s), time.perf_counter() - start,
+                damage.count(video.frames, len(decode_s)),
             )
 
         with (
@@ -159,8 +168,12 @@ def transform_video(
                     ctrl_c.check()
             except KeyboardInterrupt as interrupt:
                 interrupt.stats = stats(interrupted=True)
-                raise  # the writer flushes and keeps the file; the CLI exits 130
-        return stats()
+                raise  # the writer flushes and keeps the file; the CLI exits 130 (143, 129)
+            result = stats()
+            if not result.frames:  # raised inside the writer, which then removes its file
+                raise UserError(f"no frame of {input} could be decoded; nothing written")
+            damage.check_total(result.undecodable)
+        return result
 
 
 class _Inline:
@@ -181,7 +194,7 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | os.PathLike, fps: float | Fraction, width: int, height: int):
-        self.path = check_output(path)
+        self.path = check_output(check_video_output(path))
         self.fps = Fraction(fps).limit_denominator(1001) if fps and fps > 0 else Fraction(30)
         self.width, self.height = width, height
         self.encoded_size = (width + width % 2, height + height % 2)
@@ -317,7 +330,23 @@ def open_input(path: str | os.PathLike) -> tuple[av.container.InputContainer, av
     if not container.streams.video or not container.streams.video[0].codec_context.width:
         container.close()
         raise UserError(f"no video stream in {path}")
-    return container, container.streams.video[0]
+    video = container.streams.video[0]
+    try:  # from the stream's header, before a frame is decoded
+        check_pixels(f"video {path}", video.codec_context.width, video.codec_context.height)
+    except UserError:
+        container.close()
+        raise
+    # ...and in the decoder, for a stream whose frames grow past its header (FFmpeg's -max_pixels).
+    video.codec_context.options = {"max_pixels": str(min(max_pixels(), 2**31 - 1))}
+    return container, video
+
+
+def check_video_output(path: str | os.PathLike) -> Path:
+    """Refuse an output name the H.264 writer cannot make (.avi, .webm, no extension), before any work."""
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
+        raise UserError(f"unknown video type {path.suffix or '(none)'!r} for {path}; use {_H264_SUFFIXES}")
+    return path
 
 
 def _first_frame_rotation(container, video, path) -> int:
@@ -375,20 +404,47 @@ def _describe(container: av.container.InputContainer, video: av.video.VideoStrea
     }
 
 
-def _demux(container, video, audio, path) -> Iterator[tuple[av.Packet, list[av.VideoFrame]]]:
+class _Damage:
+    """Frames of one input that could not be decoded: packets the decoder refused (skipped, as
+    ffmpeg does; with `strict` a UserError), and frames the file lists but never yielded."""
+
+    def __init__(self, path, strict: bool):
+        self.path, self.strict, self.refused = path, strict, 0
+
+    def refuse(self, err: av.FFmpegError) -> None:
+        if self.strict or isinstance(err, av.ArgumentError):  # an argument error: the decoder cannot open (max_pixels)
+            raise UserError(f"cannot decode video {self.path}: {err}") from err
+        self.refused += 1
+
+    def count(self, listed: int, decoded: int) -> int:
+        """Refused packets, or the frames missing from the count the container lists if more."""
+        return max(self.refused, listed - decoded) if listed else self.refused
+
+    def check_total(self, undecodable: int) -> None:
+        if self.strict and undecodable:
+            raise UserError(f"{undecodable} frames of {self.path} could not be decoded (--strict); nothing written")
+
+
+def _demux(container, video, audio, path, damage: _Damage) -> Iterator[tuple[av.Packet, list[av.VideoFrame]]]:
     """Packets of both streams in file order, with the decoded frames of video packets.
 
-    Errors reading the input become UserError; errors writing the output pass through.
+    Errors reading the input become UserError; a packet the decoder refuses goes to `damage`;
+    errors writing the output pass through.
     """
     packets = container.demux(*(s for s in (video, audio) if s is not None))
     while True:
         try:
             packet = next(packets, None)
-            if packet is None:
-                return
-            frames = packet.decode() if packet.stream_index == video.index else []
         except av.FFmpegError as err:
-            raise UserError(f"cannot decode video {path}: {err}") from err
+            raise UserError(f"cannot read video {path}: {err}") from err
+        if packet is None:
+            return
+        frames = []
+        if packet.stream_index == video.index:
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as err:
+                damage.refuse(err)
         yield packet, frames
 
 

@@ -138,3 +138,31 @@ def bomb_jpeg(path: str | Path, width: int = 60000, height: int = 60000) -> Path
     path = Path(path)
     path.write_bytes(b"\xff\xd8" + b"\xff\xc0" + struct.pack(">H", len(sof) + 2) + sof + b"\xff\xd9")
     return path
+
+
+def damage_clip(source: str | Path, path: str | Path, frames: range) -> Path:
+    """Copy `source` to `path` with the video packets numbered `frames` overwritten by noise
+    (seeded): the container still lists every frame, the decoder refuses those packets."""
+    with av.open(str(source)) as container:
+        video = container.streams.video[0]
+        spans = [(p.pos, p.size) for p in container.demux(video) if p.size]
+    data = bytearray(Path(source).read_bytes())
+    rng = np.random.default_rng(1)
+    for at, size in (spans[i] for i in frames):
+        data[at : at + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+    Path(path).write_bytes(bytes(data))
+    return Path(path)
+
+
+def make_frameless_clip(path: str | Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """A Matroska file whose H.264 stream has a size in its header and one packet of zeros: no
+    frame decodes from it."""
+    path = Path(path)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=12, width=size[0], height=size[1])
+        video.pix_fmt = "yuv420p"
+        container.start_encoding()
+        packet = av.Packet(bytes(16))
+        packet.stream, packet.pts, packet.dts, packet.time_base = video, 0, 0, video.time_base
+        container.mux(packet)
+    return path

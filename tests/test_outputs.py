@@ -32,3 +32,28 @@ def test_write_error_names_a_full_disk(tmp_path):
 
     err = write_error(tmp_path / "out.mp4", OSError(errno.ENOSPC, "No space left on device"))
     assert str(err) == f"cannot write {tmp_path / 'out.mp4'}: No space left on device (the disk is full)"
+
+
+def test_temporary_names_are_random_and_created_exclusively(tmp_path):
+    out = tmp_path / "out.bin"
+    with atomic_output(out) as first, atomic_output(out) as second:
+        assert first != second and first.exists() and second.exists()
+        assert first.name.startswith(".out.partial-") and first.suffix == ".bin"
+        first.write_bytes(b"1")
+        second.write_bytes(b"2")
+    assert out.read_bytes() == b"1"  # the first to finish is renamed last
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+@pytest.mark.parametrize("keep_partial", [False, True])
+def test_nothing_written_is_never_claimed(tmp_path, keep_partial):
+    from rtstyle.errors import UserError
+
+    out = tmp_path / "out.bin"
+    with pytest.raises(UserError, match="nothing was written"):
+        with atomic_output(out, keep_partial=keep_partial) as tmp:
+            tmp.unlink()
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_output(out, keep_partial=keep_partial):
+            raise KeyboardInterrupt  # before the writer wrote a byte
+    assert list(tmp_path.iterdir()) == []

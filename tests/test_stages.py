@@ -112,3 +112,33 @@ def test_deferred_interrupt_changes_nothing_outside_the_main_thread():
     thread.start()
     thread.join()
     assert seen == [False]
+
+
+def test_sigterm_and_sighup_are_deferred_like_ctrl_c_when_python_handles_them():
+    from rtstyle.errors import Terminated
+
+    def raise_terminated(signum, frame):
+        raise Terminated(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        saved = signal.signal(signum, raise_terminated)
+        try:
+            with deferred_interrupt() as stop:
+                os.kill(os.getpid(), signum)
+                time.sleep(0.05)
+                assert stop.pressed and stop.signum == signum
+                with pytest.raises(Terminated) as first:
+                    stop.check()
+                assert first.value.signum == signum and isinstance(first.value, KeyboardInterrupt)
+                with pytest.raises(Terminated):  # a second one acts at once
+                    os.kill(os.getpid(), signum)
+                    time.sleep(1)
+            assert signal.getsignal(signum) is raise_terminated
+        finally:
+            signal.signal(signum, saved)
+
+
+def test_a_signal_left_to_the_system_default_is_not_taken_over():
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    with deferred_interrupt():
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -239,7 +239,7 @@ def test_bad_input_is_a_user_error(tmp_path, make, message):
 @pytest.mark.parametrize("output, message", [
     (lambda clip, d: clip, "same file"),
     (lambda clip, d: d / "missing" / "out.mp4", "does not exist"),
-    (lambda clip, d: d / "out.webm", "cannot hold H.264"),
+    (lambda clip, d: d / "out.webm", r"unknown video type '\.webm'"),
     (lambda clip, d: d / "out.xyz", "unknown video type"),
 ])
 def test_bad_output_is_a_user_error(clip, tmp_path, output, message):
@@ -294,3 +294,47 @@ def test_flicker_compares_a_phone_clip_with_its_upright_padded_output(tmp_path):
     report = flicker_report(clip, out)
     assert report["pairs"] == 5
     assert report["warping_error"] == pytest.approx(report["input_floor"], rel=0.5)
+
+
+def test_the_pixel_limit_applies_to_every_video_from_its_header(clip, tmp_path, monkeypatch):
+    still = tmp_path / "still.png"  # FFmpeg reads a PNG as a one-frame video
+    cv2.imwrite(str(still), pattern(0, 200, 100))
+    monkeypatch.setenv("RTSTYLE_MAX_MEGAPIXELS", "0.005")
+    for source, claim in ((clip, r"96x64 \(0\.00614"), (still, r"200x100 \(0\.02")):
+        with pytest.raises(UserError, match=claim + r" megapixels\), over the limit of 0\.005; .*RTSTYLE_MAX_MEGAPIXELS"):
+            transform_video(source, tmp_path / "out.mp4", invert, progress=False)
+    assert leftovers(tmp_path) == [] and not (tmp_path / "out.mp4").exists()
+
+
+def test_the_decoder_itself_is_capped(clip, monkeypatch):
+    from rtstyle.videoio import open_input
+
+    container, video = open_input(clip)
+    with container:
+        assert video.codec_context.options["max_pixels"] == str(100_000_000)
+
+
+def test_a_video_of_which_no_frame_decodes_writes_nothing(tmp_path):
+    from media import make_frameless_clip
+
+    source = make_frameless_clip(tmp_path / "empty.mkv")
+    with pytest.raises(UserError, match="no frame of .* could be decoded; nothing written"):
+        transform_video(source, tmp_path / "out.mp4", invert, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mkv"]
+
+
+def test_undecodable_frames_are_counted_and_strict_refuses_them(tmp_path):
+    from media import damage_clip
+
+    source = damage_clip(make_clip(tmp_path / "clean.mp4", frames=30, audio=False), tmp_path / "damaged.mp4", range(10, 13))
+    stats = transform_video(source, tmp_path / "out.mp4", invert, progress=False)
+    assert (stats.frames, stats.undecodable) == (27, 3)
+    assert transform_video(tmp_path / "clean.mp4", tmp_path / "clean_out.mp4", invert, progress=False).undecodable == 0
+    with pytest.raises(UserError, match="cannot decode video"):
+        transform_video(source, tmp_path / "strict.mp4", invert, progress=False, strict=True)
+    assert not (tmp_path / "strict.mp4").exists() and leftovers(tmp_path) == []
+
+
+def test_an_output_the_writer_cannot_make_is_refused_before_any_work(tmp_path):
+    with pytest.raises(UserError, match=r"unknown video type '\.avi'"):
+        transform_video(tmp_path / "missing.mp4", tmp_path / "out.avi", invert, progress=False)

@@ -2,16 +2,21 @@
 
 Only typer is imported here at start-up; each command imports what it needs, so the run side
 (image, video, webcam, bench, info) never loads torch and starts in well under a second.
-Bad input (UserError, usage errors) prints one line on stderr and exits 2; Ctrl-C exits 130.
+Bad input (UserError, usage errors) prints one line on stderr and exits 2; Ctrl-C exits 130,
+SIGTERM 143 and SIGHUP 129 (handled like Ctrl-C: temporary files removed, a video's finished part
+kept); any other error prints one line naming the command and `--debug` (the traceback), exit 1.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
 
-from ..errors import UserError
+from ..errors import Terminated, UserError
+
+_debug = False  # `rtstyle --debug COMMAND`: unexpected errors show their traceback
 
 
 def say(message: str) -> None:
@@ -39,8 +44,19 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _options(
     version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an unexpected error."),
 ) -> None:
     """Options before the command name."""
+    global _debug
+    _debug = debug
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(signum)
+
+
+def _command_name() -> str:
+    return next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
 
 
 def main() -> None:
@@ -49,6 +65,9 @@ def main() -> None:
         NoArgsIsHelpError,
     )
 
+    for name in ("SIGTERM", "SIGHUP"):  # like Ctrl-C: cleanup runs, a video keeps its finished part
+        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is signal.SIG_DFL:
+            signal.signal(getattr(signal, name), _raise_terminated)
     try:
         code = app(standalone_mode=False)
     except UserError as e:
@@ -63,6 +82,17 @@ def main() -> None:
         sys.exit(2 if e.exit_code == 2 else e.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         code = 130
+    except Exception as e:
+        if _debug:
+            raise
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        command = _command_name()
+        say(f"rtstyle {command}: unexpected error: {type(e).__name__}: {first} (run `rtstyle --debug {command} ...` for the traceback)")
+        sys.exit(1)
+    if code == 130 and Terminated.last_signum:
+        signum = Terminated.last_signum
+        say(f"rtstyle: stopped by {signal.Signals(signum).name}")
+        sys.exit(128 + signum)
     if code == 130:
         say("rtstyle: interrupted")
     sys.exit(code if isinstance(code, int) else 0)
