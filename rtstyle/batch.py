@@ -18,7 +18,9 @@ import functools
 import glob
 import logging
 import os
+import re
 import socket
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ from .outputs import atomic_output, check_output
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts", ".m2ts", ".3gp", ".ogv"}
 VIDEO_OUTPUT_SUFFIXES = {".mp4", ".mkv", ".mov"}  # the containers the H.264 writer makes; others become .mp4
 RAY_MISSING = 'rtstyle batch needs Ray: pip install "rtstyle[ray]"'
+LOCAL_ADDRESSES = (None, "local")  # a Ray started on this machine for the job
 # The default worker count on CPUs: one per 4 cores (onnxruntime gains little beyond a few threads
 # per model), and at least 2 where there are 2 cores (2 workers x 1 thread did 1.7x the frames of
 # 1 x 2 on a 2-core machine: one file's decoding, encoding and stabilizer overlap another's model).
@@ -111,11 +114,11 @@ def plan_jobs(inputs: Sequence[str | os.PathLike], outdir: str | os.PathLike) ->
     many more formats than these suffixes); in folders only image and video suffixes count,
     and hidden files (partial outputs among them) and anything inside `outdir` are left out.
     """
-    outdir = Path(outdir)
+    outdir = Path(outdir).absolute()  # absolute: a worker on another node has another working folder
     if outdir.exists() and not outdir.is_dir():
         raise UserError(f"output {outdir} is a file; give a folder")
     jobs: dict[Path, Job] = {}
-    for given in map(Path, inputs):
+    for given in (Path(p).absolute() for p in inputs):
         if given.is_dir():
             if given.resolve() == outdir.resolve():
                 raise UserError(f"output folder {outdir} is one of the inputs; choose another (inputs are never overwritten)")
@@ -177,6 +180,7 @@ def run_batch(
     *,
     workers: int | None = None,
     address: str | None = None,
+    listen_on_network: bool = False,
     provider: str = "auto",
     stabilize: bool = True,
     strength: float = 0.6,
@@ -184,14 +188,15 @@ def run_batch(
 ) -> BatchReport:
     """Stylize every image and video of `inputs` into `outdir` on Ray; see the module docstring.
 
-    `address` names an existing cluster (as `ray.init` takes it); without it Ray is started on
-    this machine's cores for the job and stopped. Failed files are in the report, not raised.
+    `address` names an existing cluster (as `ray.init` takes it); without it (or with "local")
+    Ray is started on this machine's cores for the job, listening on loopback only (RAY_ADDRESS
+    is not read), and stopped; `listen_on_network` opens it to other machines, with Ray's token
+    authentication on. Failed files are in the report, not raised.
     """
-    if address is None:
-        # A local job stays on loopback and reports nothing anywhere. Ray reads the first
-        # variable when it is imported: without it, Ray serves on this machine's network address.
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address in LOCAL_ADDRESSES:
+        _local_ray_environment(listen_on_network)
+    elif listen_on_network:
+        raise UserError("--listen-on-network is for the Ray that batch starts on this machine, not with --address")
     ray = _import_ray()
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
@@ -278,6 +283,24 @@ def _check_model(model: str, provider: str) -> Path:
     return Stylizer(model, provider="cpu", threads=1).path.resolve()
 
 
+def _local_ray_environment(listen_on_network: bool) -> None:
+    """Settings for the Ray a job starts here, made before Ray is imported (it reads them then).
+
+    Without `listen_on_network` its GCS, raylet, object manager and worker ports listen on
+    127.0.0.1 only (Ray's own switch, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, whatever the
+    environment says); with it they listen on this machine's network address and Ray's token
+    authentication is required (RAY_AUTH_MODE=token: the token is in ~/.ray/auth_token).
+    Usage statistics stay off unless the environment turns them on.
+    """
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "1" if listen_on_network else "0"
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if listen_on_network:
+        os.environ["RAY_AUTH_MODE"] = "token"
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:  # Ray was imported already (by the caller): its copy of the switch
+        constants.ENABLE_RAY_CLUSTER = listen_on_network
+
+
 def _import_ray():
     try:
         import ray
@@ -290,16 +313,18 @@ def _import_ray():
 def _ray_session(ray, address: str | None, workers: int | None) -> Iterator[TaskResources]:
     """Start a quiet local Ray (or join the cluster at `address`), yield the task plan, shut down."""
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
-    if address is None:
+    if address in LOCAL_ADDRESSES:
         cores = os.cpu_count() or 1
-        ray.init(num_cpus=max(cores, workers or 1), include_dashboard=False, object_store_memory=128 << 20, **quiet)
+        # "local": a new Ray, never one named by RAY_ADDRESS.
+        ray.init(address="local", num_cpus=max(cores, workers or 1), include_dashboard=False, object_store_memory=128 << 20, **quiet)
     else:
         _check_reachable(address)
         try:
             ray.init(address=address, **quiet)
         except Exception as e:  # ConnectionError, ValueError, RuntimeError, depending on the address
             hint = "" if os.environ.get("RAY_AUTH_MODE") else " (one with token authentication needs RAY_AUTH_MODE=token)"
-            raise UserError(f"cannot join the Ray cluster at {address}: {_first_line(e)}{hint}") from None
+            reason = _first_line(e).replace(address, redacted_address(address))
+            raise UserError(f"cannot join the Ray cluster at {redacted_address(address)}: {reason}{hint}") from None
     try:
         total = ray.cluster_resources()
         largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=1)
@@ -312,11 +337,16 @@ def _check_reachable(address: str) -> None:
     """A HOST:PORT that nothing answers on is an error in seconds (Ray itself retries for many minutes)."""
     host, sep, port = address.rpartition(":")
     if address.startswith("ray://") or not sep or not port.isdigit():
-        return  # auto, local, or a Ray client address: ray.init gives up on its own
+        return  # auto, or a Ray client address: ray.init gives up on its own
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+        socket.create_connection((host.rpartition("@")[2].strip("[]"), int(port)), timeout=10).close()
     except OSError as e:
-        raise UserError(f"cannot join the Ray cluster at {address}: nothing answers there ({e.strerror or e})") from None
+        raise UserError(f"cannot join the Ray cluster at {redacted_address(address)}: nothing answers there ({e.strerror or e})") from None
+
+
+def redacted_address(address: str) -> str:
+    """`address` with any user name and password (user:secret@) replaced by ***, for messages."""
+    return re.sub(r"^((?:[a-z][a-z0-9+.-]*://)?)[^/@]*@", r"\1***@", address, flags=re.IGNORECASE)
 
 
 def _run_tasks(ray, task, jobs: list[Job], settings: WorkerSettings, in_flight: int) -> Iterator[FileResult]:

@@ -19,6 +19,7 @@ def batch(
     model: str = ModelOpt,
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Files stylized at once (default: one per GPU, or one per 4 CPU cores, at least 2); CPU cores are shared evenly."),
     address: Optional[str] = typer.Option(None, "--address", help="Join this Ray cluster (e.g. auto, or ray://head:10001) instead of starting Ray on this machine."),
+    listen_on_network: bool = typer.Option(False, "--listen-on-network", help="The Ray started on this machine listens on its network address (other machines can join it), with Ray's token authentication; default: loopback only."),
     provider: str = ProviderOpt,
     stabilize: bool = typer.Option(True, "--stabilize/--no-stabilize", help="Videos: blend each output with the flow-warped previous one, as `rtstyle video` does (default: on)."),
     strength: float = typer.Option(0.6, "--strength", min=0.0, max=0.95, help="Stabilizer strength: the weight of the previous output on steady pixels."),
@@ -27,7 +28,7 @@ def batch(
     from ..batch import run_batch
 
     try:
-        report = run_batch(inputs, output, model, workers=workers, address=address, provider=provider, stabilize=stabilize, strength=strength)
+        report = run_batch(inputs, output, model, workers=workers, address=address, listen_on_network=listen_on_network, provider=provider, stabilize=stabilize, strength=strength)
     except KeyboardInterrupt:
         say("interrupted: finished files are in place; the same command goes on with the rest")
         raise
