@@ -11,6 +11,7 @@ import importlib
 
 # public name → the module that defines it (imported on first access)
 _EXPORTS = {
+    "Pipeline": "pipeline",
     "Stylizer": "stylizer",
     "UserError": "errors",
 }
@@ -22,7 +23,7 @@ def __getattr__(name: str):
     if name == "__version__":
         from importlib import metadata
 
-        return metadata.version("rtstyle")  # one place: pyproject.toml, through the package metadata
+        return metadata.distribution("rtstyle").version  # one place: pyproject.toml, through the package metadata
     if name in _EXPORTS:
         value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
         globals()[name] = value

@@ -1,10 +1,12 @@
 """Batch jobs on Ray: many images and videos, one Ray task per file, on this machine or a cluster.
 
-    report = run_batch(["archive/", "clip.mov"], "styled/", "mosaic", workers=4)
+    report = run_batch(["archive/", "clip.mov"], "styled/", "mosaic", workers=4, options={"stroke_scale": 1.5})
 
-Outputs mirror the input names under the output folder (a folder's files keep their paths
-inside it) and are written by the same atomic writers as `rtstyle image` and `rtstyle video`, so
-a file is either complete under its final name or absent: a rerun skips every file whose output
+Every file goes through one rtstyle.pipeline.Pipeline per worker, built from the same options as
+`rtstyle image` and `rtstyle video` (so a photo comes out with the same pixels). Outputs mirror
+the input names under the output folder (a folder's files keep their paths inside it) and are
+written by the same atomic writers as `rtstyle image` and `rtstyle video`, so a file is either
+complete under its final name or absent: a rerun skips every file whose output
 exists, which resumes a killed job. A file that cannot be read fails alone; the others go on.
 Ray is an optional extra (`pip install "rtstyle[ray]"`) imported only here, and only when used.
 On a cluster every node needs rtstyle installed and the inputs, the output folder and the model
@@ -25,6 +27,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -54,13 +57,13 @@ class Job:
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    """What every task needs besides its file: the model and how to run it."""
+    """What every task needs besides its file: the model, how to run it, and the Pipeline's
+    other keyword options as (name, value) pairs (the per-frame controls, the stabilizer)."""
 
     model: str
     provider: str = "auto"
     threads: int | None = None
-    stabilize: bool = True
-    strength: float = 0.6
+    options: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass
@@ -182,12 +185,13 @@ def run_batch(
     address: str | None = None,
     listen_on_network: bool = False,
     provider: str = "auto",
-    stabilize: bool = True,
-    strength: float = 0.6,
+    options: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> BatchReport:
     """Stylize every image and video of `inputs` into `outdir` on Ray; see the module docstring.
 
+    `options` are rtstyle.pipeline.Pipeline's keyword options besides the model, provider and
+    threads (strength, stroke_scale, stabilize, ...); videos are stabilized by default.
     `address` names an existing cluster (as `ray.init` takes it); without it (or with "local")
     Ray is started on this machine's cores for the job, listening on loopback only (RAY_ADDRESS
     is not read), and stopped; `listen_on_network` opens it to other machines, with Ray's token
@@ -210,10 +214,11 @@ def run_batch(
     with _ray_session(ray, address, workers) as resources:
         report.startup_s = time.perf_counter() - start
         report.workers, report.threads, report.gpus_per_worker = resources.workers, resources.threads, resources.gpus
-        settings = WorkerSettings(str(model_path), provider, resources.threads, stabilize, strength)
+        options = {"stabilize": True, **(options or {})}
+        settings = WorkerSettings(str(model_path), provider, resources.threads, tuple(sorted(options.items())))
         task = ray.remote(
             num_cpus=resources.cpus, num_gpus=resources.gpus,
-            max_calls=0,  # Ray's default for GPU tasks is a new process per task: a new Stylizer per file
+            max_calls=0,  # Ray's default for GPU tasks is a new process per task: a new Pipeline per file
         )(stylize_file)
         start = time.perf_counter()
         with _files_bar(progress, len(todo), report.skipped) as advance:
@@ -225,38 +230,33 @@ def run_batch(
 
 
 def stylize_file(job: Job, settings: WorkerSettings) -> FileResult:
-    """The Ray task: stylize one file with this worker process's Stylizer; errors are returned."""
+    """The Ray task: stylize one file with this worker process's Pipeline; errors are returned."""
     start = time.perf_counter()
     try:
-        stylizer = _worker_stylizer(settings.model, settings.provider, settings.threads, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        pipeline = _worker_pipeline(settings, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        pipeline.reset()  # a new file: nothing of the last one's frames carries over
         job.output.parent.mkdir(parents=True, exist_ok=True)
         _remove_partials(job.output)
         if job.kind == "image":
-            write_image(job.output, stylizer(read_image(job.input)))
+            write_image(job.output, pipeline(read_image(job.input)))
             frames = 1
         else:
-            frames = _stylize_video(job, stylizer, settings)
+            frames = _stylize_video(job, pipeline)
     except UserError as e:
         return FileResult(job, False, error=str(e))
     except Exception as e:  # a decoder or encoder failure on one file must not stop the batch
         return FileResult(job, False, error=f"{type(e).__name__}: {_first_line(e)}")
-    return FileResult(job, True, frames, time.perf_counter() - start, stylizer.provider)
+    return FileResult(job, True, frames, time.perf_counter() - start, pipeline.stylizer.provider)
 
 
-def _stylize_video(job: Job, stylizer, settings: WorkerSettings) -> int:
+def _stylize_video(job: Job, pipeline) -> int:
     from .videoio import transform_video
 
-    process = stylizer
-    if settings.stabilize:
-        from .temporal import Stabilizer
-
-        stabilizer = Stabilizer(strength=settings.strength)
-        process = lambda frame: stabilizer(frame, stylizer(frame))
     # The video writer keeps a partial file under its final name on KeyboardInterrupt (what a
     # user of `rtstyle video` wants); here a partial output would be skipped by the rerun, so the
     # outer atomic_output only renames a finished video.
     with atomic_output(job.output) as tmp:
-        return transform_video(job.input, tmp, process, progress=False).frames
+        return transform_video(job.input, tmp, pipeline, progress=False).frames
 
 
 def _remove_partials(output: Path) -> None:
@@ -268,11 +268,11 @@ def _remove_partials(output: Path) -> None:
 
 
 @functools.lru_cache(maxsize=1)
-def _worker_stylizer(model: str, provider: str, threads: int | None, visible_gpus: str | None):
-    """One Stylizer per worker process, kept across its tasks (a new one if Ray moves it to another GPU)."""
-    from .stylizer import Stylizer
+def _worker_pipeline(settings: WorkerSettings, visible_gpus: str | None):
+    """One Pipeline per worker process, kept across its tasks (a new one if Ray moves it to another GPU)."""
+    from .pipeline import Pipeline
 
-    return Stylizer(model, provider=provider, threads=threads)
+    return Pipeline(settings.model, provider=settings.provider, threads=settings.threads, **dict(settings.options))
 
 
 def _check_model(model: str, provider: str) -> Path:

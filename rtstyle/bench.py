@@ -1,14 +1,16 @@
 """Frames per second of the real hot path, and the work one frame costs.
 
     from rtstyle.bench import bench, format_report
-    result = bench("mosaic", size=(640, 480), provider="cpu", threads=2, tier="fast")
+    result = bench("mosaic", size=(640, 480), provider="cpu", threads=2, tier="fast", stabilize=True)
     print(format_report(result))
 
 What is timed is exactly what `rtstyle webcam` / `rtstyle video` do per frame: a uint8 BGR
-H×W×3 frame goes into `Stylizer.__call__` and a uint8 frame comes out. The frames rotate
-among a few pre-made random textures, so no cache (CPU or GPU) sees the same frame twice
-in a row. FLOPs are counted from the ONNX graph itself (every Conv at the concrete frame size),
-so they stay true for any model, bundled or exported.
+H×W×3 frame goes into the same rtstyle.pipeline.Pipeline (working size, network, stabilizer,
+upsampling, colour, strength, as the options say) and a uint8 frame comes out; the report lists
+those stages and the network's own share. The frames rotate among a few pre-made random
+textures, so no cache (CPU or GPU) sees the same frame twice in a row. FLOPs are counted from
+the ONNX graph itself (every Conv at the network's concrete working size), so they stay true for
+any model, bundled or exported.
 
 No torch here (the run side must start fast); onnx is imported only to count FLOPs.
 """
@@ -19,10 +21,11 @@ import functools
 import os
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .pipeline import Pipeline, open_network
 from .stylizer import Stylizer, format_placement, placement_warning
 
 DEFAULT_SIZE = (640, 480)
@@ -157,35 +160,58 @@ def _fix_input_shapes(model, height: int, width: int) -> None:
 
 
 def bench(
-    model: str | os.PathLike | Stylizer = "mosaic",
+    model: str | os.PathLike | Stylizer | Pipeline = "mosaic",
     size: tuple[int, int] | None = DEFAULT_SIZE,
     provider: str = "auto",
     frames: int = 50,
     threads: int | None = None,
     warmup: int = 5,
     tier: str = "quality",
+    **options: Any,
 ) -> dict:
-    """Time `frames` frames of `size` (width, height) through a Stylizer; return a JSON-able dict.
+    """Time `frames` frames of `size` (width, height) through a Pipeline; return a JSON-able dict.
 
-    `model` is a bundled name, an .onnx path, or an existing Stylizer (then `provider`,
-    `threads` and `tier` are its own, and `load_s` is None). fps is 1000 / median latency.
+    `model` is a bundled name, an .onnx path, an opened Stylizer or a Pipeline (then `provider`,
+    `threads` and `tier` are its own, and `load_s` is None); `options` are the Pipeline's other
+    keyword options (strength, stroke_scale, max_side, stabilize, ...). fps is 1000 / median
+    latency of the whole pipeline; `network_ms` is the network's own share of each frame.
     """
     width, height = size or DEFAULT_SIZE
     if width < 1 or height < 1:
         raise ValueError(f"size must be positive, got {width}x{height}")
     load_s = None
     inputs = texture_frames(width, height)
-    if isinstance(model, Stylizer):
-        stylizer = model
+    if isinstance(model, Pipeline):
+        pipeline = model
+    elif isinstance(model, Stylizer):
+        pipeline = Pipeline(model, **options)
     else:
         start = time.perf_counter()
-        stylizer = Stylizer(model, provider=provider, threads=threads, tier=tier, profile_nodes=True)
+        network = open_network(model, provider, threads, tier, profile_nodes=True)
+        pipeline = Pipeline(network, provider=provider, threads=threads, tier=tier, **options)
         load_s = round(time.perf_counter() - start, 3)
-        stylizer.node_placement(inputs[0])  # one profiled frame at the benchmark's size (counts as warm-up)
-    times = time_calls(stylizer, inputs, frames, warmup)
-    latency = latency_stats(times)
+    stylizer = pipeline.stylizer
+    work_w, work_h = pipeline.working_size(width, height)
+    if load_s is not None:  # one profiled frame at the network's size (counts as warm-up)
+        stylizer.node_placement(texture_frames(work_w, work_h, count=1)[0])
+    network_s: list[float] = []
+    untimed = pipeline.network
+
+    def timed_network(frame: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        out = untimed(frame)
+        network_s.append(time.perf_counter() - start)
+        return out
+
+    pipeline.network = timed_network
     try:
-        flops = count_flops(stylizer.path, height, width)
+        times = time_calls(pipeline, inputs, frames, warmup)
+    finally:
+        pipeline.network = untimed
+    latency = latency_stats(times)
+    network = latency_stats([1000.0 * s for s in network_s[-frames:]]) if network_s else None
+    try:
+        flops = count_flops(stylizer.path, work_h, work_w)
     except Exception:  # a graph we cannot size: the timing still stands
         flops = None
     return {
@@ -193,6 +219,9 @@ def bench(
         "path": str(stylizer.path),
         "tier": stylizer.tier,
         "size": f"{width}x{height}",
+        "network_size": f"{work_w}x{work_h}",
+        "stages": pipeline.stages(width, height),
+        "controls": pipeline.describe(),
         "provider": stylizer.provider,
         "fallback": stylizer.fallback,
         "placement": stylizer.placement,
@@ -201,9 +230,10 @@ def bench(
         "frames": frames,
         "fps": round(1000.0 / latency["p50"], 2) if latency["p50"] > 0 else None,
         "latency_ms": latency,
+        "network_ms": network,
         "flops": flops,
         "params": count_params(stylizer.path),
-        "threads": threads if not isinstance(model, Stylizer) else _session_threads(stylizer),
+        "threads": threads if load_s is not None else _session_threads(stylizer),
         "load_s": load_s,
     }
 
@@ -219,10 +249,14 @@ def format_report(result: dict) -> str:
     threads = result.get("threads") or "default"
     lines = [
         f"{result['model']} ({result['tier']} tier) at {result['size']} on {result['provider']}, threads: {threads}",
-        f"  {result['fps']:.1f} fps (median of {result['frames']} frames)",
+        f"  stages timed: {', '.join(result['stages'])}",
+        f"  {result['fps']:.1f} fps (median of {result['frames']} frames through the whole pipeline)",
         f"  latency ms: p50 {lat['p50']:.1f}  p90 {lat['p90']:.1f}  p99 {lat['p99']:.1f}  mean {lat['mean']:.1f}",
     ]
-    flops = f"{result['flops'] / 1e9:.2f} GFLOPs per frame" if result.get("flops") is not None else "FLOPs: n/a"
+    network = result.get("network_ms")
+    if network:
+        lines.append(f"  of which the network: p50 {network['p50']:.1f} ms at {result['network_size']}")
+    flops = f"{result['flops'] / 1e9:.2f} GFLOPs per frame at {result['network_size']}" if result.get("flops") is not None else "FLOPs: n/a"
     lines.append(f"  {flops}, {result['params'] / 1e6:.2f} M parameters")
     if result.get("placement"):
         lines.append(f"  nodes ran on: {format_placement(result['placement'])} (onnxruntime profiler)")

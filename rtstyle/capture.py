@@ -6,10 +6,11 @@ picture stays current rather than falling further and further behind. A video fi
 source is played at its own frame rate, like a camera, so with a slow model it too is shown and
 recorded with frames missing: that is the point of a live loop (use transform_video for every frame).
 
-The per-frame controls (rtstyle.controls: strength, colour, stroke size) apply around the model
-and can be changed from the window's keys while it runs; `h` lists the keys on screen. The
-mirror (selfie) view applies to the window only: the recording and the virtual camera get the
-camera's own view, as a video call shows you to the others.
+Each frame goes through one rtstyle.pipeline.Pipeline, as in `rtstyle video`; its controls
+(strength, colour, stroke size) and its model can be changed from the window's keys while it
+runs (`h` lists the keys on screen; `LiveState` holds what they change). The stylized frames go
+to the outputs (`FrameOutput`: a recording, a virtual camera). The mirror (selfie) view applies
+to the window only: the outputs get the camera's own view, as a video call shows you to the others.
 """
 
 from __future__ import annotations
@@ -20,20 +21,20 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
-from .controls import NATIVE, FrameControls
+from .controls import NATIVE
 from .errors import UserError
 from .imageio import write_image
 from .outputs import check_output
+from .pipeline import Pipeline, open_network
 from .videoio import VideoWriter, median_ms
-
-Stylize = Callable[[np.ndarray], np.ndarray]
 
 _POLL_S = 0.05  # how often waiting threads look at the stop flag, and the window at its keys
 _LOST_S = 2.0  # a camera that delivers nothing for this long is taken as unplugged
@@ -62,7 +63,7 @@ class LiveConfig:
     `source` is a camera index (a string of digits counts as one) or a video file; `size` and
     `fps` are what to ask the camera for (it may grant something else: the loop reports what it
     got); `max_frames` stops after that many frames; `mirror` flips the window's view (None: on
-    for cameras, off for files); `controls` are the per-frame controls, changed live by the keys.
+    for cameras, off for files).
     `virtual_camera` also sends the stylized stream to a virtual webcam (rtstyle.virtualcam),
     through pyvirtualcam's `virtual_camera_backend` (None: the platform's) and
     `virtual_camera_device` (None: the first free one).
@@ -76,7 +77,6 @@ class LiveConfig:
     max_frames: int | None = None
     title: str = "rtstyle"
     mirror: bool | None = None
-    controls: FrameControls = field(default_factory=FrameControls)
     virtual_camera: bool = False
     virtual_camera_backend: str | None = None
     virtual_camera_device: str | None = None
@@ -97,19 +97,55 @@ class LiveStats:
     lost: bool = False
 
 
+class FrameOutput(Protocol):
+    """Where the live loop sends each stylized frame, with its capture time in seconds; closed at the end."""
+
+    def send(self, frame: np.ndarray, stamp: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Recording:
+    """A FrameOutput to an H.264 file (videoio.VideoWriter), opened at the first frame's size and
+    time-stamped from its capture time, so the file plays at real speed despite dropped frames.
+    As a context manager it closes like the VideoWriter: an error removes the file, Ctrl-C keeps it."""
+
+    def __init__(self, path: str | os.PathLike, fps: float):
+        self.path, self.fps = path, fps
+        self._writer: VideoWriter | None = None
+        self._origin = 0.0
+
+    def send(self, frame: np.ndarray, stamp: float) -> None:
+        if self._writer is None:
+            self._writer = VideoWriter(self.path, self.fps, frame.shape[1], frame.shape[0])
+            self._origin = stamp
+        self._writer.write(frame, stamp - self._origin)
+
+    def close(self) -> None:
+        self.__exit__(None, None, None)
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._writer is not None:
+            self._writer.__exit__(*exc_info)
+
+
 def run_live(
     config: LiveConfig,
+    pipeline: Pipeline,
     models: list[str],
-    load: Callable[[str], Stylize],
     start_index: int = 0,
     on_status: Callable[[str], object] = print,
 ) -> LiveStats:
-    """Stylize a camera (or a video file played like one) live with `load(models[i])`.
+    """Stylize a camera (or a video file played like one) live with `pipeline`, which holds
+    `models[start_index]`; the `n`/`p` keys open the others of `models` in it.
 
-    Shows a window with an FPS overlay unless headless, records the stylized frames to
-    `config.record` if set, and returns when the user quits or closes the window, the source
-    ends, the camera is lost or max_frames frames are done. Ctrl-C stops the threads, closes the
-    recording (playable) and re-raises.
+    Shows a window with an FPS overlay unless headless, sends the stylized frames to the outputs
+    (`config.record`, the virtual camera) and returns when the user quits or closes the window,
+    the source ends, the camera is lost or max_frames frames are done. Ctrl-C stops the threads,
+    closes the recording (playable) and re-raises.
     """
     if not models:
         raise UserError("no style models to run")
@@ -129,19 +165,22 @@ def run_live(
         source_fps = cap.get(cv2.CAP_PROP_FPS)
         source_fps = source_fps if source_fps > 0 else (config.fps or 30.0)  # cameras may say 0
         on_status(f"{label}: {width}x{height} at {source_fps:g} fps{_asked(config, camera)}")
-        on_status(f"controls: {config.controls.describe()}")
-        virtual = None
+        on_status(f"model: {pipeline.describe()}")
+        outputs: list[FrameOutput] = []
+        if config.record is not None:
+            outputs.append(stack.enter_context(Recording(config.record, source_fps)))
         if config.virtual_camera:
             from .virtualcam import VirtualCamera
 
             virtual = stack.enter_context(VirtualCamera(
                 width, height, source_fps, config.virtual_camera_backend, config.virtual_camera_device
             ))
+            outputs.append(virtual)
             on_status(f"virtual camera: {virtual.name}, {width}x{height} (pick it in the video call or in OBS)")
         snapshots = Path(config.record).parent if config.record else Path.cwd()
         mirror = camera if config.mirror is None else config.mirror
-        keys = _Keys(models, load, start_index, on_status, snapshots, config.controls, mirror)
-        workers = _Workers(cap, None if camera else source_fps, lambda frame: config.controls.apply(keys.stylize, frame))
+        keys = LiveState(pipeline, models, start_index, on_status, snapshots, mirror)
+        workers = _Workers(cap, None if camera else source_fps, keys.stylize)
         stack.callback(workers.stop)
         if not config.headless:
             _use_system_fonts()
@@ -150,7 +189,6 @@ def run_live(
             on_status(_KEYS_LINE)
         workers.start()
 
-        writer: VideoWriter | None = None
         display_s: list[float] = []
         raw = result = None
         rate = _Rate()
@@ -167,13 +205,8 @@ def run_live(
                 continue
             stamp, raw, result = item
             start = time.perf_counter()
-            if config.record is not None:
-                if writer is None:
-                    writer = stack.enter_context(VideoWriter(config.record, source_fps, result.shape[1], result.shape[0]))
-                    origin = stamp
-                writer.write(result, stamp - origin)  # capture times: plays at real speed despite drops
-            if virtual is not None:
-                virtual.send(result)
+            for output in outputs:
+                output.send(result, stamp)
             rate.tick(start)
             done = False
             if not config.headless:
@@ -269,7 +302,7 @@ class _Latest:
 class _Workers:
     """The capture and inference threads; the main thread reads `results`, `error` and `lost`."""
 
-    def __init__(self, cap: cv2.VideoCapture, pace_fps: float | None, process: Stylize):
+    def __init__(self, cap: cv2.VideoCapture, pace_fps: float | None, process: Callable[[np.ndarray], np.ndarray]):
         self._cap = cap
         self._camera = pace_fps is None
         self._period = 1 / pace_fps if pace_fps else 0.0
@@ -344,21 +377,29 @@ class _Workers:
             self.results.put((stamp, frame, result))
 
 
-class _Keys:
-    """The window's keys (see KEYS): switch model, change the controls, views, snapshot, quit."""
+class LiveState:
+    """What the live loop runs and shows, and the window's keys that change it (see KEYS): the
+    pipeline (its model among `models`, its controls), the views, snapshots, quitting.
 
-    def __init__(self, models: list[str], load: Callable[[str], Stylize], index: int,
-                 on_status: Callable[[str], object], snapshots: Path,
-                 controls: FrameControls | None = None, mirror: bool = False):
-        self.models, self._load, self._on_status, self._snapshots = models, load, on_status, snapshots
-        self.controls = controls if controls is not None else FrameControls()
+    `stylize` is the inference thread's per-frame function; a model switch opens the new model
+    first, then swaps it in between two frames.
+    """
+
+    def __init__(self, pipeline: Pipeline, models: list[str], index: int,
+                 on_status: Callable[[str], object], snapshots: Path, mirror: bool = False):
+        self.pipeline, self.models, self._on_status, self._snapshots = pipeline, models, on_status, snapshots
+        self.controls = pipeline.controls
         self.mirror = mirror
         self.side_by_side = False
         self.help = False
         self._notice, self._notice_until = "", 0.0
+        self._swap = threading.Lock()
         self.index = index % len(models)
-        self.stylize = load(models[self.index])
         on_status(f"style {self.index + 1}/{len(models)}: {self.name}")
+
+    def stylize(self, frame: np.ndarray) -> np.ndarray:
+        with self._swap:
+            return self.pipeline(frame)
 
     @property
     def name(self) -> str:
@@ -433,12 +474,16 @@ class _Keys:
 
     def _switch(self, step: int) -> None:
         index = (self.index + step) % len(self.models)
+        pipeline = self.pipeline
         try:
-            self.stylize = self._load(self.models[index])
+            network = open_network(self.models[index], pipeline.provider, pipeline.threads, pipeline.tier)
         except UserError as err:  # keep running with the model we have
             self._on_status(f"cannot switch to {self.models[index]}: {err}")
             return
+        with self._swap:
+            pipeline.open(network)
         self.index = index
+        self._on_status(f"model: {pipeline.describe()}")
         self._on_status(f"style {index + 1}/{len(self.models)}: {self.name}")
 
 
@@ -489,7 +534,7 @@ def _use_system_fonts() -> None:
         os.environ["QT_QPA_FONTDIR"] = str(system)
 
 
-def _quit(keys: _Keys, title: str, raw, result) -> bool:
+def _quit(keys: LiveState, title: str, raw, result) -> bool:
     """Pump the window's events and act on a key; True when the user quits or closed the window."""
     if keys.handle(cv2.waitKey(1), raw, result):
         return True

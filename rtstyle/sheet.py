@@ -1,10 +1,10 @@
 """A contact sheet: one photo in every style, in a labelled grid, to choose a style by looking.
 
     from rtstyle.sheet import contact_sheet
-    grid = contact_sheet(photo, ["mosaic", "candy"], lambda name: Stylizer(name))
+    grid = contact_sheet(photo, ["mosaic", "candy"], lambda name: Pipeline(name, stroke_scale=1.5))
 
-Each style paints the photo at the working size its controls give (rtstyle.controls: 512 px
-on the longer side for stroke scale 1.0, what `rtstyle image` would use); the result is then
+Each style's Pipeline (rtstyle.pipeline) paints the photo shrunk to its working size (512 px on
+the longer side for stroke scale 1.0, what `rtstyle image` would use); the result is then
 shrunk to the tile size, so the strokes look as they would in the full image.
 """
 
@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from .controls import NATIVE, FrameControls
 from .errors import UserError
-
-Stylize = Callable[[np.ndarray], np.ndarray]
+from .pipeline import Pipeline
 
 _GAP = 6  # pixels between tiles, and around the grid
 _BACKGROUND = (24, 24, 24)
@@ -38,14 +36,13 @@ class SheetStats:
 def contact_sheet(
     photo: np.ndarray,
     styles: list[str],
-    load: Callable[[str], Stylize],
-    controls: FrameControls | None = None,
+    load: Callable[[str], Pipeline],
     tile_side: int = 320,
     columns: int | None = None,
     original: bool = True,
     on_error: Callable[[str, str], object] | None = None,
 ) -> tuple[np.ndarray, SheetStats]:
-    """The grid (BGR uint8) of `photo` in each of `styles` (loaded with `load`), labelled by name.
+    """The grid (BGR uint8) of `photo` in each of `styles` (`load(style)` makes its Pipeline), labelled by name.
 
     `original` puts the photo itself first. A style that fails to load or run is left out and
     reported to `on_error(style, reason)` (UserError and onnxruntime errors alike); when
@@ -55,10 +52,7 @@ def contact_sheet(
         raise UserError("no styles to put on the sheet")
     if tile_side < 32:
         raise UserError(f"tile size must be at least 32 pixels, got {tile_side}")
-    controls = controls or FrameControls()
     height, width = photo.shape[:2]
-    work = cv2.resize(photo, controls.working_size(width, height), interpolation=cv2.INTER_AREA)
-    at_work_size = replace(controls, stroke_scale=NATIVE, max_side=None)
     scale = tile_side / max(width, height)
     tile_size = (max(1, round(width * scale)), max(1, round(height * scale)))
 
@@ -68,7 +62,9 @@ def contact_sheet(
     stats = SheetStats([], [])
     for style in styles:
         try:
-            painted = at_work_size.apply(load(style), work)
+            pipeline = load(style)
+            # At its working size already, the pipeline runs the network on the frame as it is.
+            painted = pipeline(cv2.resize(photo, pipeline.working_size(width, height), interpolation=cv2.INTER_AREA))
         except Exception as err:  # one style failing leaves the others on the sheet
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             stats.failed.append((style, reason))

@@ -58,7 +58,8 @@ class VirtualCamera:
     def frames_sent(self) -> int:
         return self._camera.frames_sent
 
-    def send(self, frame: np.ndarray) -> None:
+    def send(self, frame: np.ndarray, stamp: float | None = None) -> None:
+        """Show `frame` now (a FrameOutput of the live loop; `stamp`, its capture time, is not needed)."""
         if frame.shape[:2] != (self.height, self.width):
             frame = cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_AREA)
         self._camera.send(np.ascontiguousarray(frame))

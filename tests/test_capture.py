@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 
 from media import make_clip, pattern, read_video
-from rtstyle.capture import LiveConfig, LiveStats, _Keys, run_live
+from rtstyle.capture import LiveConfig, LiveState, LiveStats, run_live
 from rtstyle.errors import UserError
+from rtstyle.pipeline import Pipeline
 
 
 def invert(frame):
     return 255 - frame
 
 
-def load_invert(name):
-    return invert
+def inverting():
+    return Pipeline(invert)
 
 
 def leftovers(folder):
@@ -37,7 +38,7 @@ def test_file_source_headless_recording(clip, tmp_path):
     record = tmp_path / "live.mp4"
     messages = []
     config = LiveConfig(source=str(clip), headless=True, record=record, max_frames=10)
-    stats = run_live(config, ["styles/mosaic.onnx"], load_invert, on_status=messages.append)
+    stats = run_live(config, inverting(), ["styles/mosaic.onnx"], on_status=messages.append)
 
     assert isinstance(stats, LiveStats)
     assert stats.frames == 10 and stats.fps > 0
@@ -50,7 +51,7 @@ def test_file_source_headless_recording(clip, tmp_path):
 
 def test_end_of_file_ends_the_loop_and_every_frame_is_shown_or_dropped(tmp_path):
     clip = make_clip(tmp_path / "short.mp4", frames=8, fps=30, audio=False)
-    stats = run_live(LiveConfig(source=str(clip), headless=True), ["m"], load_invert, on_status=lambda m: None)
+    stats = run_live(LiveConfig(source=str(clip), headless=True), inverting(), ["m"], on_status=lambda m: None)
     assert stats.frames >= 1 and stats.frames + stats.dropped == 8
 
 
@@ -63,7 +64,7 @@ def test_slow_inference_drops_frames_but_records_in_real_time(tmp_path):
 
     record = tmp_path / "live.mkv"
     config = LiveConfig(source=str(clip), headless=True, record=record)
-    stats = run_live(config, ["slow"], lambda name: slow, on_status=lambda m: None)
+    stats = run_live(config, Pipeline(slow), ["slow"], on_status=lambda m: None)
     assert stats.dropped > 0 and stats.frames + stats.dropped == 15
     assert stats.inference_ms >= 99
     times = read_video(record)["times"]
@@ -80,7 +81,7 @@ def test_ctrl_c_stops_threads_and_keeps_a_playable_recording(tmp_path):
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            run_live(LiveConfig(source=str(clip), headless=True, record=record), ["m"], load_invert,
+            run_live(LiveConfig(source=str(clip), headless=True, record=record), inverting(), ["m"],
                      on_status=lambda m: None)
     finally:
         timer.cancel()
@@ -94,7 +95,7 @@ def test_model_error_reaches_the_caller_and_leaves_no_recording(clip, tmp_path):
 
     config = LiveConfig(source=str(clip), headless=True, record=tmp_path / "live.mp4")
     with pytest.raises(RuntimeError, match="model failed"):
-        run_live(config, ["m"], lambda name: broken, on_status=lambda m: None)
+        run_live(config, Pipeline(broken), ["m"], on_status=lambda m: None)
     assert list(tmp_path.iterdir()) == [] and live_threads() == []
 
 
@@ -105,26 +106,26 @@ def test_model_error_reaches_the_caller_and_leaves_no_recording(clip, tmp_path):
 ])
 def test_unopenable_source_is_a_user_error(tmp_path, source, message):
     with pytest.raises(UserError, match=message):
-        run_live(LiveConfig(source=source, headless=True), ["m"], load_invert, on_status=lambda m: None)
+        run_live(LiveConfig(source=source, headless=True), inverting(), ["m"], on_status=lambda m: None)
 
 
 def test_text_file_source_is_a_user_error(tmp_path):
     path = tmp_path / "notes.mp4"
     path.write_text("not a video\n")
     with pytest.raises(UserError, match="cannot open video"):
-        run_live(LiveConfig(source=str(path), headless=True), ["m"], load_invert, on_status=lambda m: None)
+        run_live(LiveConfig(source=str(path), headless=True), inverting(), ["m"], on_status=lambda m: None)
 
 
 def test_long_text_file_source_is_a_user_error(tmp_path):
     path = tmp_path / "LICENSE.txt"  # a few kB of text: FFmpeg would play it as a video of its characters
     path.write_text("Some licence text, line by line.\n" * 100)
     with pytest.raises(UserError, match=r"not a video \(a text file\)"):
-        run_live(LiveConfig(source=str(path), headless=True), ["m"], load_invert, on_status=lambda m: None)
+        run_live(LiveConfig(source=str(path), headless=True), inverting(), ["m"], on_status=lambda m: None)
 
 
 def test_recording_over_the_source_is_refused(clip):
     with pytest.raises(UserError, match="same file"):
-        run_live(LiveConfig(source=str(clip), headless=True, record=clip), ["m"], load_invert)
+        run_live(LiveConfig(source=str(clip), headless=True, record=clip), inverting(), ["m"])
 
 
 def test_window_without_display_is_a_user_error(clip, monkeypatch):
@@ -132,19 +133,23 @@ def test_window_without_display_is_a_user_error(clip, monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setattr("sys.platform", "linux")
     with pytest.raises(UserError, match="headless"):
-        run_live(LiveConfig(source=str(clip)), ["m"], load_invert)
+        run_live(LiveConfig(source=str(clip)), inverting(), ["m"])
 
 
-def test_keys_switch_models_toggle_view_save_and_quit(tmp_path):
+def test_keys_switch_models_toggle_view_save_and_quit(tmp_path, monkeypatch):
+    import rtstyle.capture as capture
+
     loaded, messages = [], []
 
-    def load(name):
+    def open_network(name, provider, threads, tier):
         if name == "broken.onnx":
             raise UserError("cannot load model")
         loaded.append(name)
-        return invert
+        return lambda frame: frame // 2
 
-    controls = _Keys(["a.onnx", "b.onnx", "broken.onnx"], load, 0, messages.append, tmp_path)
+    monkeypatch.setattr(capture, "open_network", open_network)
+    pipeline = inverting()
+    controls = LiveState(pipeline, ["a.onnx", "b.onnx", "broken.onnx"], 0, messages.append, tmp_path)
     raw = np.zeros((4, 6, 3), np.uint8)
     result = np.full((4, 6, 3), 200, np.uint8)
 
@@ -153,7 +158,8 @@ def test_keys_switch_models_toggle_view_save_and_quit(tmp_path):
     controls.handle(ord("n"), raw, result)  # broken: stays on b
     assert controls.index == 1 and "cannot switch" in messages[-1]
     controls.handle(ord("p"), raw, result)
-    assert controls.index == 0 and loaded == ["a.onnx", "b.onnx", "a.onnx"]
+    assert controls.index == 0 and loaded == ["b.onnx", "a.onnx"]
+    assert (controls.stylize(result) == 100).all()  # the pipeline runs the model switched to
 
     assert controls.view(raw, result).shape == (4, 6, 3)
     controls.handle(ord("v"), raw, result)
@@ -207,7 +213,7 @@ def test_camera_reports_what_it_granted_and_an_unplugged_camera_ends_with_a_play
     monkeypatch.setattr(capture, "_LOST_S", 0.3)
     record, messages = tmp_path / "live.mp4", []
     config = LiveConfig(source=0, size=(1280, 720), fps=60, headless=True, record=record)
-    stats = run_live(config, ["m"], load_invert, on_status=messages.append)
+    stats = run_live(config, inverting(), ["m"], on_status=messages.append)
 
     camera = FakeCamera.opened[-1]
     assert camera.asked[cv2.CAP_PROP_FRAME_WIDTH] == 1280 and camera.asked[cv2.CAP_PROP_FPS] == 60
@@ -220,16 +226,17 @@ def test_camera_reports_what_it_granted_and_an_unplugged_camera_ends_with_a_play
 
 def test_size_and_fps_for_a_file_are_said_to_be_ignored(clip):
     messages = []
-    run_live(LiveConfig(source=str(clip), size=(320, 240), headless=True, max_frames=2), ["m"], load_invert,
+    run_live(LiveConfig(source=str(clip), size=(320, 240), headless=True, max_frames=2), inverting(), ["m"],
              on_status=messages.append)
     assert any("--size/--fps are for cameras: 320x240 ignored" in m for m in messages)
 
 
 def test_control_keys_change_the_controls_and_the_view(tmp_path):
-    from rtstyle.controls import NATIVE, FrameControls
+    from rtstyle.controls import NATIVE
 
-    controls, messages = FrameControls(), []
-    keys = _Keys(["a.onnx"], load_invert, 0, messages.append, tmp_path, controls, mirror=False)
+    messages = []
+    keys = LiveState(inverting(), ["a.onnx"], 0, messages.append, tmp_path, mirror=False)
+    controls = keys.pipeline.controls
     raw = np.zeros((480, 640, 3), np.uint8)
     raw[:, :10] = 255  # a bright stripe on the left
     result = raw.copy()

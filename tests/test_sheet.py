@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from media import pattern
 
-from rtstyle.controls import FrameControls
 from rtstyle.errors import UserError
+from rtstyle.pipeline import Pipeline
 from rtstyle.sheet import contact_sheet
 
 RTSTYLE = [sys.executable, "-m", "rtstyle.cli"]
@@ -19,7 +19,7 @@ def run(*args):
 
 def tinted(value):
     """A loader stand-in: every 'style' paints the photo one flat grey."""
-    return lambda frame: np.full_like(frame, value)
+    return Pipeline(lambda frame: np.full_like(frame, value))
 
 
 def test_grid_of_tiles_with_labels_and_the_original_first():
@@ -56,9 +56,9 @@ def test_the_network_paints_at_the_working_size():
     seen = []
 
     def load(name):
-        return lambda frame: seen.append(frame.shape) or frame
+        return Pipeline(lambda frame: seen.append(frame.shape) or frame, stroke_scale=2.0)
 
-    contact_sheet(pattern(0, 1024, 768), ["a"], load, FrameControls(stroke_scale=2.0), tile_side=64)
+    contact_sheet(pattern(0, 1024, 768), ["a"], load, tile_side=64)
     assert seen == [(192, 256, 3)]
 
 

@@ -7,8 +7,8 @@ import pytest
 from media import make_clip
 
 from rtstyle.capture import LiveConfig, run_live
-from rtstyle.controls import NATIVE, FrameControls
 from rtstyle.errors import UserError
+from rtstyle.pipeline import Pipeline
 from rtstyle.virtualcam import VirtualCamera
 
 PAINT = (10, 20, 30)  # B, G, R: what the stand-in network paints every frame
@@ -55,8 +55,8 @@ def test_the_stylized_stream_reaches_the_virtual_camera(fake_backend, tmp_path):
     clip = make_clip(tmp_path / "clip.mp4", frames=10, size=(96, 64), fps=30, audio=False)
     messages = []
     config = LiveConfig(source=str(clip), headless=True, max_frames=5, virtual_camera=True,
-                        virtual_camera_backend="rtstyle-fake", controls=FrameControls(stroke_scale=NATIVE))
-    stats = run_live(config, ["m"], lambda name: paint, on_status=messages.append)
+                        virtual_camera_backend="rtstyle-fake")
+    stats = run_live(config, Pipeline(paint, stroke_scale="native"), ["m"], on_status=messages.append)
 
     import pyvirtualcam
 

@@ -9,10 +9,11 @@ import typer
 
 from ..errors import UserError
 from .app import app
-from .common import ModelOpt, ProviderOpt, say
+from .common import CONTROLS, STABILIZER, ModelOpt, ProviderOpt, pipeline_options, say
 
 
 @app.command()
+@pipeline_options(CONTROLS, STABILIZER)
 def batch(
     inputs: List[Path] = typer.Argument(..., help="Images, videos and folders of them (searched recursively)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder: the inputs' names (a folder's files keep their paths in it)."),
@@ -21,14 +22,13 @@ def batch(
     address: Optional[str] = typer.Option(None, "--address", help="Join this Ray cluster (e.g. auto, or ray://head:10001) instead of starting Ray on this machine."),
     listen_on_network: bool = typer.Option(False, "--listen-on-network", help="The Ray started on this machine listens on its network address (other machines can join it), with Ray's token authentication; default: loopback only."),
     provider: str = ProviderOpt,
-    stabilize: bool = typer.Option(True, "--stabilize/--no-stabilize", help="Videos: blend each output with the flow-warped previous one, as `rtstyle video` does (default: on)."),
-    strength: float = typer.Option(0.6, "--strength", min=0.0, max=0.95, help="Stabilizer strength: the weight of the previous output on steady pixels."),
+    options: dict = None,
 ) -> None:
-    """Stylize many images and videos on Ray; a rerun skips the files already done."""
+    """Stylize many images and videos on Ray, as `rtstyle image` and `rtstyle video` would; a rerun skips the files already done."""
     from ..batch import run_batch
 
     try:
-        report = run_batch(inputs, output, model, workers=workers, address=address, listen_on_network=listen_on_network, provider=provider, stabilize=stabilize, strength=strength)
+        report = run_batch(inputs, output, model, workers=workers, address=address, listen_on_network=listen_on_network, provider=provider, options=options)
     except KeyboardInterrupt:
         say("interrupted: finished files are in place; the same command goes on with the rest")
         raise

@@ -8,21 +8,28 @@ from typing import Optional
 import typer
 
 from .app import app
-from .common import ProviderOpt, ThreadsOpt, parse_size
+from ..errors import UserError
+from .common import CONTROLS, STABILIZER, ProviderOpt, ThreadsOpt, parse_size, pipeline_options
 
 
 @app.command()
+@pipeline_options(CONTROLS, STABILIZER)
 def bench(
     model: str = typer.Option("mosaic", "--model", "-m", help="Bundled model name or .onnx path."),
     size: str = typer.Option("640x480", "--size"),
     provider: str = ProviderOpt,
     frames: int = typer.Option(50, "--frames"),
     threads: Optional[int] = ThreadsOpt,
+    tier: str = typer.Option("quality", "--tier", help="For bundled names: quality or fast (the tier `rtstyle webcam` picks on a CPU)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object."),
+    options: dict = None,
 ) -> None:
-    """Frames per second and latency of the real hot path (uint8 frame in, uint8 frame out)."""
+    """Frames per second and latency of the pipeline `rtstyle video` and `webcam` run with these
+    options (uint8 frame in, uint8 frame out), the network's own share, FLOPs."""
     from ..bench import bench as run
     from ..bench import format_report
 
-    result = run(model, size=parse_size(size), provider=provider, frames=frames, threads=threads)
+    if tier not in ("quality", "fast"):
+        raise UserError(f"--tier must be quality or fast, got {tier!r}")
+    result = run(model, size=parse_size(size), provider=provider, frames=frames, threads=threads, tier=tier, **options)
     print(json.dumps(result) if as_json else format_report(result))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import functools
+import inspect
+from typing import Any, Callable, Optional
 
 import typer
 
@@ -13,14 +15,58 @@ ModelOpt = typer.Option(..., "--model", "-m", help="Bundled model name (mosaic, 
 ProviderOpt = typer.Option("auto", "--provider", help="auto (TensorRT, then CUDA, then CPU), tensorrt, cuda or cpu.")
 ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for onnxruntime (default: all cores).")
 
+# The options of rtstyle.pipeline.Pipeline, by group: parameter name -> (type, typer option).
+NETWORK = {"model": (str, ModelOpt), "provider": (str, ProviderOpt), "threads": (Optional[int], ThreadsOpt)}
+CONTROLS = {
+    "strength": (float, typer.Option(1.0, "--strength", min=0.0, max=1.0, help="How much of the style: 1 all of it, 0.5 half blended with the input, 0 none.")),
+    "preserve_color": (bool, typer.Option(False, "--preserve-color", help="Keep the input's colours: only the luminance comes from the style.")),
+    "max_side": (Optional[int], typer.Option(None, "--max-side", min=32, help="Run the network at most this many pixels on the longer side (faster on big inputs; the output keeps the input's size).")),
+    "stroke_scale": (str, typer.Option("1", "--stroke-scale", help="Stroke size: 1 as trained (the network runs at 512 px on the longer side, edge-aware upsampled back), 2 twice as big, 0.5 half (never above the input's own size); 'native' runs at the input's own size.")),
+}
+STABILIZER = {
+    "stabilize": (bool, typer.Option(True, "--stabilize/--no-stabilize", help="Blend each output with the flow-warped previous one where the motion is reliable (default: on).")),
+    "stabilizer_strength": (float, typer.Option(0.6, "--stabilizer-strength", min=0.0, max=0.95, help="Stabilizer strength: the weight of the previous output on steady pixels.")),
+}
 
-def load_stylizer(model: str, provider: str, threads: Optional[int] = None, tier: str = "quality"):
-    from ..stylizer import Stylizer
 
-    stylizer = Stylizer(model, provider=provider, threads=threads, tier=tier)
-    if stylizer.fallback:
-        say(f"note: {stylizer.fallback}")
-    return stylizer
+def pipeline_options(*groups: dict[str, tuple[Any, Any]]) -> Callable:
+    """Give a command the options of these groups (NETWORK, CONTROLS, STABILIZER) after its own.
+
+    The command takes a parameter `options` instead: a dict of their values, checked (the stroke
+    scale parsed), ready for `build_pipeline(..., **options)` or rtstyle.pipeline.Pipeline.
+    """
+    shared = {name: spec for group in groups for name, spec in group.items()}
+
+    def decorate(command: Callable) -> Callable:
+        own = [p for p in inspect.signature(command).parameters.values() if p.name != "options"]
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+                 for name, (kind, option) in shared.items()]
+
+        @functools.wraps(command)
+        def run(**values: Any) -> Any:
+            from ..pipeline import parse_stroke_scale
+
+            options = {name: values.pop(name) for name in shared}
+            if "stroke_scale" in options:
+                options["stroke_scale"] = parse_stroke_scale(options["stroke_scale"])
+            return command(**values, options=options)
+
+        run.__signature__ = inspect.Signature([*own, *added])
+        hints = {k: v for k, v in command.__annotations__.items() if k != "options"}
+        run.__annotations__ = {**hints, **{name: kind for name, (kind, _) in shared.items()}}
+        return run
+
+    return decorate
+
+
+def build_pipeline(model, provider: str = "auto", threads: Optional[int] = None, tier: str = "quality", **options: Any):
+    """The command's Pipeline from its options; a provider fallback is said as a note."""
+    from ..pipeline import Pipeline
+
+    pipeline = Pipeline(model, provider=provider, threads=threads, tier=tier, **options)
+    if pipeline.fallback:
+        say(f"note: {pipeline.fallback}")
+    return pipeline
 
 
 def parse_size(size: Optional[str]) -> Optional[tuple[int, int]]:
@@ -32,35 +78,3 @@ def parse_size(size: Optional[str]) -> Optional[tuple[int, int]]:
     except (ValueError, AssertionError):
         raise UserError(f"--size must look like 640x480, got {size!r}") from None
     return w, h
-
-
-def with_stabilizer(stylizer, stabilize: bool, strength: float):
-    """The per-frame function: stylize, then (optionally) blend with the flow-warped previous output."""
-    if not stabilize:
-        return stylizer
-    from ..temporal import Stabilizer
-
-    stabilizer = Stabilizer(strength=strength)
-    return lambda frame: stabilizer(frame, stylizer(frame))
-
-
-StrengthOpt = typer.Option(1.0, "--strength", min=0.0, max=1.0, help="How much of the style: 1 all of it, 0.5 half blended with the input, 0 none.")
-PreserveColorOpt = typer.Option(False, "--preserve-color", help="Keep the input's colours: only the luminance comes from the style.")
-MaxSideOpt = typer.Option(None, "--max-side", min=32, help="Run the network at most this many pixels on the longer side (faster on big inputs; the output keeps the input's size).")
-StrokeScaleOpt = typer.Option("1", "--stroke-scale", help="Stroke size: 1 as trained (the network runs at 512 px on the longer side, edge-aware upsampled back), 2 twice as big, 0.5 half (never above the input's own size); 'native' runs at the input's own size.")
-StabilizerStrengthOpt = typer.Option(0.6, "--stabilizer-strength", min=0.0, max=0.95, help="Stabilizer strength: the weight of the previous output on steady pixels.")
-
-
-def frame_controls(strength: float, preserve_color: bool, max_side: Optional[int], stroke_scale: str):
-    """The per-frame controls from the command line options (rtstyle.controls.FrameControls)."""
-    from ..controls import NATIVE, FrameControls
-
-    if stroke_scale.strip().lower() == "native":
-        scale = NATIVE
-    else:
-        try:
-            scale = float(stroke_scale)
-            assert 0.05 <= scale <= 20
-        except (ValueError, AssertionError):
-            raise UserError(f"--stroke-scale must be a number from 0.05 to 20 or 'native', got {stroke_scale!r}") from None
-    return FrameControls(strength=strength, preserve_color=preserve_color, max_side=max_side, stroke_scale=scale)

@@ -9,10 +9,11 @@ import typer
 
 from ..errors import UserError
 from .app import app
-from .common import PreserveColorOpt, ProviderOpt, StrengthOpt, StrokeScaleOpt, ThreadsOpt, frame_controls, load_stylizer, say
+from .common import CONTROLS, ProviderOpt, ThreadsOpt, build_pipeline, pipeline_options, say
 
 
 @app.command()
+@pipeline_options(CONTROLS)
 def sheet(
     photo: Path = typer.Argument(..., help="The photo to paint."),
     output: Path = typer.Option(..., "--output", "-o", help="The sheet image (.jpg, .png, ...)."),
@@ -22,9 +23,7 @@ def sheet(
     columns: Optional[int] = typer.Option(None, "--columns", min=1, help="Tiles per row (default: a near-square grid)."),
     provider: str = ProviderOpt,
     threads: Optional[int] = ThreadsOpt,
-    strength: float = StrengthOpt,
-    preserve_color: bool = PreserveColorOpt,
-    stroke_scale: str = StrokeScaleOpt,
+    options: dict = None,
 ) -> None:
     """Every bundled style on one photo, labelled, so you can choose by looking."""
     from ..imageio import read_image, write_image
@@ -34,18 +33,17 @@ def sheet(
 
     if tier not in ("quality", "fast"):
         raise UserError(f"--tier must be quality or fast, got {tier!r}")
-    controls = frame_controls(strength, preserve_color, None, stroke_scale)
     image = read_image(photo)
     check_output(output, photo)
     styles = [m.strip() for m in models.split(",") if m.strip()] if models else bundled_styles()
 
     def load(name: str):
-        return load_stylizer(name, provider, threads, tier)
+        return build_pipeline(name, provider, threads, tier, **options)
 
     def report(style: str, reason: str) -> None:
         say(f"rtstyle: error: {style}: {reason}")
 
-    grid, stats = contact_sheet(image, styles, load, controls, tile_side=tile, columns=columns, on_error=report)
+    grid, stats = contact_sheet(image, styles, load, tile_side=tile, columns=columns, on_error=report)
     write_image(output, grid)
     say(f"wrote {output}: {len(stats.drawn)} styles and the original, {grid.shape[1]}x{grid.shape[0]}")
     if stats.failed:

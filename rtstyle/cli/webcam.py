@@ -9,10 +9,11 @@ import typer
 
 from ..errors import UserError
 from .app import app
-from .common import MaxSideOpt, PreserveColorOpt, ProviderOpt, StabilizerStrengthOpt, StrengthOpt, StrokeScaleOpt, ThreadsOpt, frame_controls, load_stylizer, parse_size, say, with_stabilizer
+from .common import CONTROLS, STABILIZER, ProviderOpt, ThreadsOpt, build_pipeline, parse_size, pipeline_options, say
 
 
 @app.command()
+@pipeline_options(CONTROLS, STABILIZER)
 def webcam(
     model: str = typer.Option("mosaic", "--model", "-m", help="Bundled model name or path to an .onnx file."),
     source: str = typer.Option("0", "--source", help="Camera index, or a video file played as if it were a camera."),
@@ -27,37 +28,30 @@ def webcam(
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     virtual_camera: bool = typer.Option(False, "--virtual-camera", help="Also send the stylized stream to a virtual webcam for video calls and OBS (pip install 'rtstyle[virtualcam]'; v4l2loopback on Linux, OBS on Windows/macOS)."),
     virtual_camera_device: Optional[str] = typer.Option(None, "--virtual-camera-device", help="Which virtual camera, e.g. /dev/video4 (default: the first free one)."),
-    strength: float = StrengthOpt,
-    preserve_color: bool = PreserveColorOpt,
-    max_side: Optional[int] = MaxSideOpt,
-    stroke_scale: str = StrokeScaleOpt,
-    stabilize: bool = typer.Option(True, "--stabilize/--no-stabilize", help="Steadier output (optical-flow blending, a few ms a frame); default: on."),
-    stabilizer_strength: float = StabilizerStrengthOpt,
+    options: dict = None,
 ) -> None:
     """The live loop. Keys: n/p next/previous style, v side by side, +/- strength, c colour,
     ]/[ stroke size, m mirror, s snapshot, h the list on screen, q or Esc quit."""
     from ..capture import LiveConfig, run_live
+    from ..pipeline import open_network
     from ..registry import FAST_SUFFIX, bundled_models, bundled_styles
 
     if tier not in ("auto", "fast", "quality"):
         raise UserError(f"--tier must be auto, fast or quality, got {tier!r}")
-    controls = frame_controls(strength, preserve_color, max_side, stroke_scale)
+    network = model
     if tier == "auto" and Path(model).is_file():
         tier = "quality"  # an explicit file is used as given
     elif tier == "auto":
         # The provider decides the tier: probe with the quality model, which always exists.
-        probe = load_stylizer(model, provider, threads)
+        probe = open_network(model, provider, threads)
         tier = "quality" if probe.provider != "CPUExecutionProvider" else "fast"
         if tier == "fast" and f"{probe.name}{FAST_SUFFIX}" not in bundled_models():
             say(f"running on {probe.provider}: no fast tier is bundled for {probe.name}, using the quality tier (expect a few FPS on a CPU)")
             tier = "quality"
         else:
             say(f"running on {probe.provider}: using the {tier} tier (--tier to choose)")
-
-    def load(name: str):
-        stylizer = load_stylizer(name, provider, threads, tier)
-        say(f"model: {stylizer.name} ({stylizer.tier} tier) on {stylizer.provider}")
-        return with_stabilizer(stylizer, stabilize, stabilizer_strength)
+        network = probe if tier == "quality" else model
+    pipeline = build_pipeline(network, provider, threads, tier, **options)
 
     styles = bundled_styles()
     name = Path(model).name.removesuffix(".onnx").removesuffix("-fast")
@@ -65,10 +59,10 @@ def webcam(
     config = LiveConfig(
         source=int(source) if source.isdigit() else source,
         size=parse_size(size), fps=fps, record=record, headless=headless, max_frames=max_frames,
-        mirror=mirror, controls=controls,
+        mirror=mirror,
         virtual_camera=virtual_camera, virtual_camera_device=virtual_camera_device,
     )
-    stats = run_live(config, models, load, start_index=models.index(name) if name in models else 0, on_status=say)
+    stats = run_live(config, pipeline, models, start_index=models.index(name) if name in models else 0, on_status=say)
     say(
         f"{stats.frames} frames shown, {stats.dropped} dropped, {stats.fps:.1f} fps; median per frame: "
         f"capture {stats.capture_ms:.1f} ms, inference {stats.inference_ms:.1f} ms, display/write {stats.display_ms:.1f} ms"
