@@ -10,21 +10,21 @@ import typer
 
 from ..errors import UserError
 from .app import app
-from .common import MaxSideOpt, ProviderOpt, StrokeScaleOpt, frame_controls, load_stylizer
+from .common import CONTROLS, ProviderOpt, build_pipeline, pipeline_options
 
 
 @app.command()
+@pipeline_options(CONTROLS)
 def evaluate(
     model: Optional[str] = typer.Argument(None, help="Bundled model name or .onnx path (omit with --outputs)."),
     style: Path = typer.Option(..., "--style", "-s", help="The style image the model was trained on."),
     images: Path = typer.Option(..., "--images", help="A folder of photos (best: photos not used in training), or one photo."),
     outputs: Optional[Path] = typer.Option(None, "--outputs", help="Measure existing results instead of a model's: a folder with one image per photo, named like it (or, for one photo, the result file)."),
     size: int = typer.Option(512, "--size", help="Stylize each photo with its longer side at this many pixels (the measures are still taken at 512)."),
-    stroke_scale: str = StrokeScaleOpt,
-    max_side: Optional[int] = MaxSideOpt,
     limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N photos."),
     as_json: bool = typer.Option(False, "--json"),
     provider: str = ProviderOpt,
+    options: dict = None,
 ) -> None:
     """Style, palette and content distance of the model's results (protocol in rtstyle/evaluate.py)."""
     from ..evaluate import evaluate as run
@@ -35,17 +35,15 @@ def evaluate(
         raise UserError("give a MODEL to stylize the photos, or --outputs with results to measure (not both)")
     if size < 16:
         raise UserError(f"--size must be at least 16 pixels, got {size}")
-    controls = frame_controls(1.0, False, max_side, stroke_scale)  # the stroke size and working resolution of image/video/webcam
     photos = ([images] if images.is_file() else list_images(images))[:limit]
     if outputs is not None:
-        name = str(outputs)
+        name, controls = str(outputs), {}
         results = evaluate_outputs(style, pair_outputs(photos, outputs))
     else:
-        stylizer = load_stylizer(model, provider)
-        name = stylizer.name
-        process = controls.wrap(stylizer)  # BGR in and out
-        results = run(lambda rgb: process(rgb[..., ::-1].copy())[..., ::-1], style, photos, size=size)
-    summary = {"model": name, "style": str(style), **({} if outputs else {"size": size, "controls": controls.describe()}),
+        pipeline = build_pipeline(model, provider, **options)  # what image/video/webcam run, BGR in and out
+        name, controls = pipeline.name, {"size": size, "controls": pipeline.controls.describe()}
+        results = run(lambda rgb: pipeline(rgb[..., ::-1].copy())[..., ::-1], style, photos, size=size)
+    summary = {"model": name, "style": str(style), **controls,
                **summarize(results)}
     if as_json:
         print(json.dumps(summary, indent=2))
