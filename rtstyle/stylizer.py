@@ -29,6 +29,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import onnxruntime as ort
@@ -46,6 +47,10 @@ PROVIDER_NAMES = {
 GPU_PROVIDERS = (PROVIDER_NAMES["tensorrt"], PROVIDER_NAMES["cuda"])
 SHORT_NAMES = {"TensorrtExecutionProvider": "TensorRT", "CUDAExecutionProvider": "CUDA", "CPUExecutionProvider": "CPU"}
 PLACEMENT_FRAME = (1, 64, 64, 3)  # the frame `node_placement` runs when given none
+MAX_MODEL_BYTES = 2**31 - 1  # protobuf's limit on one message: a larger file is no ONNX model
+ORT_RUN_ERRORS = (RuntimeError, *(getattr(ort.capi.onnxruntime_pybind11_state, name) for name in (
+    "Fail", "InvalidArgument", "RuntimeException", "EPFail", "NotImplemented", "InvalidGraph", "NoSuchFile",
+) if hasattr(ort.capi.onnxruntime_pybind11_state, name)))
 
 
 def gpu_present() -> bool:
@@ -62,10 +67,95 @@ def tensorrt_present() -> bool:
 
 
 def model_key(path: str | os.PathLike) -> str:
-    """The TensorRT engine cache prefix for a model: a hash of the file's bytes, so a retrained
-    model under the same name never loads the old engine."""
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return f"rtstyle_{digest[:16]}"
+    """The TensorRT engine cache prefix for a model: a hash of the file's bytes (read in 1 MB
+    chunks), so a retrained model under the same name never loads the old engine."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return f"rtstyle_{digest.hexdigest()[:16]}"
+
+
+def check_model_file(path: Path) -> None:
+    """Refuse, before onnxruntime or a hash reads it, a file that cannot be an ONNX model (over
+    protobuf's 2 GB limit) or one whose external data lies outside its folder.
+
+    onnxruntime checks external data locations itself only from 1.24; this check holds on any
+    version: a location that is absolute, climbs out with .., or is a link out of the folder
+    would let a crafted model read any file into a weight.
+    """
+    size = path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        raise UserError(f"{path} is {size / 1e9:.1f} GB: not an ONNX model (one file holds at most 2 GB; larger weights live in external data files)")
+    if _contains(path, b"location"):  # the key of every external data reference: only then parse
+        _check_external_data(path)
+
+
+def _contains(path: Path, needle: bytes) -> bool:
+    """Whether the file's bytes contain `needle`, read in 1 MB chunks."""
+    tail = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            if needle in tail + chunk:
+                return True
+            tail = chunk[-len(needle):]
+    return False
+
+
+def _check_external_data(path: Path) -> None:
+    import onnx  # only for models that refer to external data: it takes a while to import
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # not an ONNX file: the session creation says so
+        return
+    folder = path.parent.resolve()
+    for tensor in _tensors(model):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = next((entry.value for entry in tensor.external_data if entry.key == "location"), "")
+        target = (folder / location).resolve()
+        if not location or target == folder or not target.is_relative_to(folder):
+            raise UserError(f"{path} refers to weights outside its folder ({location!r}); refused")
+
+
+def _tensors(model) -> Iterator:
+    """Every TensorProto of an ONNX model: initializers (sparse ones too) and node attributes,
+    in the main graph, its subgraphs and its functions."""
+    graphs = [model.graph]
+    nodes = [node for function in model.functions for node in function.node]
+    while graphs:
+        graph = graphs.pop()
+        yield from graph.initializer
+        for sparse in graph.sparse_initializer:
+            yield from (sparse.values, sparse.indices)
+        nodes += graph.node
+        for node in nodes:
+            for attribute in node.attribute:
+                yield from ([attribute.t] if attribute.HasField("t") else [])
+                yield from attribute.tensors
+                for sparse in ([attribute.sparse_tensor] if attribute.HasField("sparse_tensor") else []) + list(attribute.sparse_tensors):
+                    yield from (sparse.values, sparse.indices)
+                graphs += ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs)
+        nodes = []
+
+
+@contextlib.contextmanager
+def _run_errors(path: Path, shape: tuple[int, ...]) -> Iterator[None]:
+    """onnxruntime's run-time failures (a Reshape or Tile that cannot take this frame size, an
+    allocation that fails) as a UserError naming the model and the frame size."""
+    try:
+        yield
+    except ORT_RUN_ERRORS as e:
+        text = re.sub(r"\[ONNXRuntimeError\] : \d+ : \w+ : |\S*onnxruntime_src/\S+\s+[^(]*\([^)]*\)\s*", "", " ".join(str(e).split()))
+        raise UserError(f"model {path} failed on a {shape[2]}x{shape[1]} frame: {text[:300]}") from None
+
+
+def _check_frames(path: Path, batch: np.ndarray, out) -> None:
+    """The model's output must be uint8 N×H×W×3 frames, one per input frame."""
+    if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.ndim != 4 or out.shape[0] != batch.shape[0] or out.shape[-1] != 3:
+        shape = getattr(out, "shape", "?")
+        raise UserError(f"model {path} returned {getattr(out, 'dtype', type(out).__name__)} {shape}, not uint8 N×H×W×3 frames")
 
 
 def engine_cache_dir() -> Path:
@@ -260,10 +350,10 @@ class Stylizer:
         io_binding: bool | None = None,
     ):
         self.path = resolve_model(model, tier)
-        key = model_key(self.path)
-        self.plan = plan_providers(provider, key=key)
-        if PROVIDER_NAMES["tensorrt"] in self.plan.names and _model_precision(self.path) == "fp16":
-            self.plan = plan_providers(provider, key=key, fp16=True)
+        check_model_file(self.path)  # before onnxruntime (and the hash) read it
+        self.plan = plan_providers(provider)
+        if PROVIDER_NAMES["tensorrt"] in self.plan.names:  # the engine cache needs the model's hash
+            self.plan = plan_providers(provider, key=model_key(self.path), fp16=_model_precision(self.path) == "fp16")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if self.plan.uses_gpu:
@@ -274,9 +364,9 @@ class Stylizer:
             if hasattr(ort, "preload_dlls") and gpuenv.pip_libraries_present():
                 with contextlib.redirect_stdout(sys.stderr):
                     ort.preload_dlls()  # CUDA/cuDNN from pip nvidia-* wheels
-        else:
-            options.log_severity_level = 3
-            ort.set_default_logger_severity(3)
+        else:  # errors are raised (and said in one line), not logged too
+            options.log_severity_level = 4
+            ort.set_default_logger_severity(4)
         if threads:
             options.intra_op_num_threads = threads
         self._profile_dir = None
@@ -312,7 +402,7 @@ class Stylizer:
         ok = (
             len(inputs) == 1 and len(outputs) == 1
             and inputs[0].type == "tensor(uint8)" and outputs[0].type == "tensor(uint8)"
-            and len(inputs[0].shape) == 4 and inputs[0].shape[-1] == 3
+            and len(inputs[0].shape) == 4 and inputs[0].shape[-1] == 3 and len(outputs[0].shape) == 4
         )
         if not ok or self.metadata.get("rtstyle.format") != FORMAT:
             raise UserError(f"{self.path} is not an rtstyle style model (expected uint8 N×H×W×3 BGR in and out; export one with `rtstyle export`)")
@@ -372,10 +462,12 @@ class Stylizer:
         if frame.dtype != np.uint8 or frame.ndim not in (3, 4) or frame.shape[-1] != 3:
             raise ValueError(f"expected uint8 H×W×3 BGR frames, got {frame.dtype} {frame.shape}")
         batch = frame[None] if frame.ndim == 3 else frame
-        if self._binding is not None:
-            out = self._binding(batch)
-        else:
-            out = self.session.run([self.output_name], {self.input_name: batch})[0]
+        with _run_errors(self.path, batch.shape):
+            if self._binding is not None:
+                out = self._binding(batch)
+            else:
+                out = self.session.run([self.output_name], {self.input_name: batch})[0]
+        _check_frames(self.path, batch, out)
         return out[0] if frame.ndim == 3 else out
 
     stylize = __call__

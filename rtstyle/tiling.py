@@ -26,7 +26,7 @@ import math
 import numpy as np
 import onnxruntime as ort
 
-from .errors import positive_env_number
+from .errors import UserError, positive_env_number
 
 TILE_SIDE = 1024  # a tile's side, overlap included: about 1 GB for the quality tier on CPU
 OVERLAP = 64  # pixels on each side of a tile's core: more than the networks' receptive field radius
@@ -126,7 +126,10 @@ class _NormGraphs:
         model = onnx.load(str(stylizer.path))
         norms = [n for n in model.graph.node if n.op_type == "InstanceNormalization"]
         if not norms:
-            raise ValueError(f"{stylizer.path} has no InstanceNormalization")
+            raise UserError(
+                f"{stylizer.path} has no instance normalization, so a picture over its memory budget cannot run in tiles; "
+                f"use --max-side or a smaller --stroke-scale (or a larger {BUDGET_VAR})"
+            )
         weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
         self.input_name, self.output_name = stylizer.input_name, stylizer.output_name
         self.layers = []  # (γ, β, ε, name of the normalized tensor, names of a and c) per normalization
