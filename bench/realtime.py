@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                     lat = latency_stats(times)
                     result = {"model": name, "size": key[1], "frames": frames, "latency_ms": lat, "fps": round(1000 / lat["p50"], 2)}
                 else:
-                    result = bench(obj, size=size, frames=frames, warmup=warm)
+                    # the network on the whole frame, as the reference runs it
+                    result = bench(obj, size=size, frames=frames, warmup=warm, stroke_scale="native")
                 rounds.setdefault(key, []).append(result)
         print(f"round {r + 1}/{args.rounds} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     load_end = os.getloadavg()

@@ -133,3 +133,17 @@ def test_bench_reports_where_the_nodes_ran(tiny_model):
     assert result["placement"]["counts"]["CPUExecutionProvider"] > 10
     assert result["placement_warning"] is None and result["io_binding"] is False
     assert "nodes ran on: CPU " in format_report(result)
+
+
+def test_bench_times_the_pipeline_the_user_runs(tiny_model):
+    """Stroke scale 2 runs the network at 256 px on the longer side: the FLOPs are counted there,
+    and the report names every stage of the frame."""
+    result = bench(tiny_model, size=(640, 480), provider="cpu", frames=3, warmup=1, threads=1,
+                   stroke_scale=2.0, preserve_color=True, stabilize=True, network_budget=2 * 10**9)
+    assert result["network_size"] == "256x192"
+    assert result["flops"] == count_flops(tiny_model, 192, 256)
+    assert result["stages"] == ["shrink 640x480 to 256x192", "network at 256x192 (in tiles above 2 GB)", "stabilizer 0.6",
+                                "guided upsample to 640x480", "colour kept"]
+    assert 0 < result["network_ms"]["p50"] < result["latency_ms"]["p50"]
+    report = format_report(result)
+    assert "stages timed: shrink 640x480 to 256x192" in report and "of which the network: p50" in report

@@ -51,7 +51,7 @@ def test_reset_starts_a_new_clip(tiny_model):
 
 
 def test_describe_stages_and_bad_input(tiny_model):
-    pipeline = Pipeline(tiny_model, stroke_scale="native", strength=0.5, stabilize=True)
+    pipeline = Pipeline(tiny_model, stroke_scale="native", strength=0.5, stabilize=True, network_budget=3 * 10**9)
     assert pipeline.describe() == "tiny (quality tier) on CPU: strength 0.50, style colours, strokes native; stabilizer 0.6"
     assert pipeline.stages(640, 480) == ["network at 640x480 (in tiles above 3 GB)", "stabilizer 0.6", "strength 0.5"]
     shrinking = Pipeline(tiny_model, stroke_scale=2, preserve_color=True, network_budget=10**9)
