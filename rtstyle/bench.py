@@ -179,6 +179,8 @@ def bench(
     width, height = size or DEFAULT_SIZE
     if width < 1 or height < 1:
         raise ValueError(f"size must be positive, got {width}x{height}")
+    if frames < 1:
+        raise UserError(f"--frames must be at least 1, got {frames}")
     load_s = None
     inputs = texture_frames(width, height)
     if isinstance(model, Pipeline):

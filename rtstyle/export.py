@@ -25,7 +25,7 @@ from .networks import _pad_amount, build_network
 from .onnxgraph import fold_constants, tensorrt_blockers
 from .outputs import atomic_output, check_output
 from .stylizer import FORMAT
-from .train import load_checkpoint
+from .checkpoints import load_checkpoint
 
 INPUT_NAME, OUTPUT_NAME = "frame", "stylized"
 OPSET = 17

@@ -195,3 +195,33 @@ def conflicting_onnxruntimes(installed: dict[str, str] | None = None, active: st
         f"repair: pip uninstall -y {names} && pip install {keep}"
         + (" (a package that requires plain onnxruntime will warn; rtstyle needs only one)" if keep == "onnxruntime-gpu" else "")
     )
+
+
+def provider_status(build: dict | None = None, needs: dict[str, list[str]] | None = None, missing: dict[str, list[str]] | None = None,
+                    driver: bool | None = None, conflict: str | None = None) -> dict[str, str]:
+    """For TensorRT, CUDA and CPU: "runs", or why it cannot and the exact command that fixes it.
+    Each argument defaults to this machine (`driver`: an NVIDIA driver is installed)."""
+    from .extras import CUDA, TENSORRT
+
+    build = onnxruntime_build() if build is None else build
+    needs = provider_needs(build.get("capi")) if needs is None else needs
+    conflict = conflicting_onnxruntimes() if conflict is None else conflict
+    if missing is None:
+        missing = {"cuda": missing_libraries("cuda", needs), "tensorrt": missing_libraries("tensorrt", needs)}
+    if driver is None:
+        driver = find_library(DRIVER_LIBRARY) is not None
+    status = {}
+    for provider, fix in (("tensorrt", TENSORRT), ("cuda", CUDA)):
+        gone = [n for n in missing.get(provider, []) if n != DRIVER_LIBRARY]
+        if conflict:
+            status[provider] = f"cannot: {conflict}"
+        elif not needs.get("cuda"):
+            status[provider] = f"cannot: {build.get('package') or 'onnxruntime'} is a CPU build; fix: pip uninstall -y {build.get('package') or 'onnxruntime'} && {fix}"
+        elif not driver:
+            status[provider] = "cannot: no NVIDIA driver (libcuda.so.1), which no pip package brings: install the driver for your GPU"
+        elif gone:
+            status[provider] = f"cannot: missing {', '.join(gone)}; fix: {fix}"
+        else:
+            status[provider] = "runs"
+    status["cpu"] = "runs"
+    return status

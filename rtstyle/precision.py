@@ -1,4 +1,4 @@
-"""Mixed precision only where the hardware makes it faster."""
+"""The torch device, and mixed precision only where the hardware makes it faster."""
 
 from __future__ import annotations
 
@@ -7,6 +7,20 @@ import functools
 from pathlib import Path
 
 import torch
+
+from .errors import UserError
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """auto: CUDA when PyTorch sees a GPU, else the CPU; cpu, cuda or cuda:N as asked."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: PyTorch sees no CUDA GPU here")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device must be auto, cpu or cuda, got {name!r}") from None
 
 
 @functools.cache  # asked once per training step

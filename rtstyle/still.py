@@ -53,7 +53,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import cv2
 import numpy as np
@@ -265,7 +265,45 @@ class _Objective:
 
 
 class _Stop(Exception):
-    """Raised inside the L-BFGS closure when the scale's evaluation budget is spent."""
+    """Raised inside the optimizer's closure when the scale's evaluation budget is spent."""
+
+
+@dataclass
+class _Session:
+    """What the optimization holds across scales: the network, the progress bar, the result."""
+
+    config: StillConfig
+    out: Path
+    device: torch.device
+    dtype: Optional[torch.dtype]  # autocast for the VGG passes; None: float32
+    vgg: VGG19
+    result: StillResult
+    bar: Any
+    on_save: Optional[Callable[[int, Path], None]]
+    done: int = 0  # evaluations over all scales
+
+    @property
+    def channels_last(self) -> bool:
+        return self.dtype is not None and self.device.type == "cpu"
+
+    @property
+    def grad_scale(self) -> float:
+        """fp16 gradients of these small losses underflow: the objective is scaled (neither
+        L-BFGS nor Adam minds a constant factor)."""
+        return FP16_LOSS_SCALE if self.dtype == torch.float16 else 1.0
+
+
+@dataclass
+class _Scale:
+    """One scale's image being optimized, its budget of evaluations and its best image so far."""
+
+    size: int
+    budget: int
+    x: torch.Tensor
+    content: np.ndarray  # the photo at this scale (BGR), for --preserve-color
+    best: torch.Tensor
+    best_loss: float = math.inf
+    evals: int = 0
 
 
 def stylize_still(
@@ -281,138 +319,147 @@ def stylize_still(
     """
     t_start = time.perf_counter()
     scales, scale_its, weights = _check(config)
+    out, content_full, styles_full = load_inputs(config, scales[0])
+    session = start_session(config, out, sum(scale_its), progress, on_save)
+    current: Optional[_Scale] = None
+    try:
+        with session.bar:
+            for size, budget in zip(scales, scale_its):
+                t_scale = time.perf_counter()
+                content, content_t, styles_t = scaled_inputs(config, content_full, styles_full, size, session.device)
+                objective = _Objective(session.vgg, config, content_t, styles_t, weights, session.dtype, session.channels_last)
+                x = start_image(config, current.best if current else None, content_t)
+                current = _Scale(size, budget, x, content, best=x.detach().clone())
+                optimize_scale(session, objective, current)
+                session.result.scale_times[size] = time.perf_counter() - t_scale
+                if progress and session.bar.disable:
+                    print(f"still: {size} px, {current.evals} iterations in {session.result.scale_times[size]:.1f} s, "
+                          f"loss {current.best_loss:.4f}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        if current is not None:
+            write_image(out, finish(config, current.best, current.content))
+        raise
+    # The best evaluated image (L-BFGS's last step is never evaluated, and a diverging step never wins).
+    session.result.image = finish(config, current.best, current.content)
+    write_image(out, session.result.image)
+    session.result.seconds = time.perf_counter() - t_start
+    return session.result
+
+
+def load_inputs(config: StillConfig, first_scale: int) -> tuple[Path, np.ndarray, list[np.ndarray]]:
+    """(the checked output path, the photo, the style images), each big enough for the first scale."""
     out = check_output(config.output, config.content, *config.styles)
     if out.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"):
         raise UserError(f"unknown image type {out.suffix!r} for {out}")
-    content_full = read_image(config.content)
-    styles_full = [read_image(p) for p in config.styles]
-    for path, img in [(config.content, content_full)] + list(zip(config.styles, styles_full)):
+    content = read_image(config.content)
+    styles = [read_image(p) for p in config.styles]
+    for path, img, side in [(config.content, content, first_scale)] + [
+            (p, im, round(first_scale * config.style_scale)) for p, im in zip(config.styles, styles)]:
         if min(img.shape[:2]) < 4:
             raise UserError(f"image too small to stylize: {path} ({img.shape[1]}x{img.shape[0]})")
-    for path, img, side in [(config.content, content_full, scales[0])] + [
-            (p, im, round(scales[0] * config.style_scale)) for p, im in zip(config.styles, styles_full)]:
         if min(img.shape[:2]) * side / max(img.shape[:2]) < 16:
             raise UserError(f"{path}: its shorter side would be under 16 pixels at {side}: use a larger size or style scale")
+    return out, content, styles
 
-    from .train import pick_device
+
+def start_session(config: StillConfig, out: Path, total: int, progress: bool, on_save) -> _Session:
+    """The device, precision, seeded RNGs, VGG19 and progress bar (shown on a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .precision import pick_device
 
     device = pick_device(config.device)
     dtype = pick_precision(config.precision, device)
-    channels_last = dtype is not None and device.type == "cpu"
-    # fp16 gradients of these small losses underflow: scale the objective (neither L-BFGS
-    # nor Adam minds a constant factor).
-    grad_scale = FP16_LOSS_SCALE if dtype == torch.float16 else 1.0
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
     vgg = VGG19(config.vgg_weights, last_layer="relu5_1").to(device)
-    if channels_last:
+    if dtype is not None and device.type == "cpu":
         vgg = vgg.to(memory_format=torch.channels_last)
-
-    result = StillResult(image=np.zeros((1, 1, 3), np.uint8), output=out)
     show = progress and sys.stderr.isatty()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TimeRemainingColumn(), disable=not show, transient=False)
-    task = bar.add_task("still", total=sum(scale_its))
-    done = 0  # evaluations over all scales
-    x: Optional[torch.Tensor] = None
-    best: Optional[torch.Tensor] = None
-    content_scaled = content_full
+    bar.add_task("still", total=total)
+    return _Session(config, out, device, dtype, vgg, StillResult(image=np.zeros((1, 1, 3), np.uint8), output=out), bar, on_save)
 
-    def finish(img_x: torch.Tensor, content_bgr: np.ndarray) -> np.ndarray:
-        bgr = _to_bgr(img_x)
-        return recombine_color(bgr, content_bgr) if config.preserve_color else bgr
+
+def scaled_inputs(config: StillConfig, content_full: np.ndarray, styles_full: list[np.ndarray], size: int,
+                  device: torch.device) -> tuple[np.ndarray, torch.Tensor, list[torch.Tensor]]:
+    """(the photo at this scale, the photo and the styles as the optimization sees them: grey
+    with --preserve-color, the styles at `style_scale` times the size)."""
+    content = _resize(content_full, size)
+    styles = [_resize(s, round(size * config.style_scale)) for s in styles_full]
+    if config.preserve_color:
+        return content, _to_tensor(_grey(content), device), [_to_tensor(_grey_style(s, content), device) for s in styles]
+    return content, _to_tensor(content, device), [_to_tensor(s, device) for s in styles]
+
+
+def start_image(config: StillConfig, previous: Optional[torch.Tensor], content: torch.Tensor) -> torch.Tensor:
+    """The previous scale's result upsampled, or at the first scale the photo (or noise)."""
+    if previous is not None:
+        x = F.interpolate(previous.detach(), size=content.shape[2:], mode="bicubic", align_corners=False)
+    elif config.init == "random":
+        x = (0.5 + 0.1 * torch.randn(content.shape, generator=torch.Generator().manual_seed(config.seed))).to(content.device)
+    else:
+        x = content.clone()
+    return x.clamp(0, 1).contiguous().requires_grad_(True)
+
+
+def optimize_scale(session: _Session, objective: _Objective, scale: _Scale) -> None:
+    """Spend the scale's budget of VGG passes on `scale.x`; `scale.best` keeps the best image."""
+    config = session.config
+    if config.optimizer == "lbfgs":
+        # Classic settings (neural-style): step 1, no line search, so one VGG pass per
+        # iteration; the tolerances are off because `iterations` is the budget.
+        opt = torch.optim.LBFGS([scale.x], lr=1.0, max_iter=scale.budget, max_eval=scale.budget + 1,
+                                history_size=config.lbfgs_history, tolerance_grad=0.0, tolerance_change=0.0, line_search_fn=None)
+    else:
+        opt = torch.optim.Adam([scale.x], lr=config.lr)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss = evaluate(session, objective, scale) * session.grad_scale
+        loss.backward()
+        if not bool(torch.isfinite(scale.x.grad).all()):  # fp16 overflow: keep the best so far
+            raise _Stop
+        return loss
 
     try:
-        with bar:
-            for scale, n_its in zip(scales, scale_its):
-                t_scale = time.perf_counter()
-                content_scaled = _resize(content_full, scale)
-                style_side = round(scale * config.style_scale)
-                styles_scaled = [_resize(s, style_side) for s in styles_full]
-                if config.preserve_color:
-                    styles_scaled = [_grey_style(s, content_scaled) for s in styles_scaled]
-                    content_in = _grey(content_scaled)
-                else:
-                    content_in = content_scaled
-                content_t = _to_tensor(content_in, device)
-                objective = _Objective(vgg, config, content_t, [_to_tensor(s, device) for s in styles_scaled],
-                                       weights, dtype, channels_last)
-                h, w = content_t.shape[2:]
-                if x is None:
-                    if config.init == "random":
-                        g = torch.Generator().manual_seed(config.seed)
-                        init = 0.5 + 0.1 * torch.randn(content_t.shape, generator=g)
-                        init = init.to(device)
-                    else:
-                        init = content_t.clone()
-                else:
-                    init = F.interpolate(x.detach(), size=(h, w), mode="bicubic", align_corners=False)
-                x = init.clamp(0, 1).contiguous().requires_grad_(True)
-                best, best_loss = x.detach().clone(), math.inf
-                evals = 0
+        if config.optimizer == "lbfgs":
+            opt.step(closure)
+        else:
+            while scale.evals < scale.budget:
+                opt.step(closure)
+    except _Stop:
+        pass
 
-                def evaluate() -> torch.Tensor:
-                    nonlocal evals, done, best, best_loss
-                    if evals >= n_its:
-                        raise _Stop
-                    terms = objective(x)
-                    loss = terms["loss"]
-                    value = float(loss.detach())
-                    if not math.isfinite(value):
-                        raise _Stop
-                    if value < best_loss:
-                        best_loss, best = value, x.detach().clone()
-                    evals += 1
-                    done += 1
-                    row = {"scale": scale, "iteration": done, **{k: float(v.detach()) for k, v in terms.items()}}
-                    result.history.append(row)
-                    bar.update(task, completed=done, description=(
-                        f"{scale}px  loss {value:.4f}  content {row['content']:.3f}  style {row['style']:.4f}  tv {row['tv']:.3f}"))
-                    if config.save_every and done % config.save_every == 0:
-                        path = out.with_name(f"{out.stem}.iter-{done}{out.suffix}")
-                        write_image(path, finish(x, content_scaled))
-                        if on_save is not None:
-                            on_save(done, path)
-                    return loss
 
-                if config.optimizer == "lbfgs":
-                    # Classic settings (neural-style): step 1, no line search, so one VGG pass per
-                    # iteration; the tolerances are off because `iterations` is the budget.
-                    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=n_its, max_eval=n_its + 1, history_size=config.lbfgs_history,
-                                            tolerance_grad=0.0, tolerance_change=0.0, line_search_fn=None)
-                else:
-                    opt = torch.optim.Adam([x], lr=config.lr)
+def evaluate(session: _Session, objective: _Objective, scale: _Scale) -> torch.Tensor:
+    """One VGG pass: the loss of `scale.x`, recorded, shown and (every `save_every`) saved."""
+    if scale.evals >= scale.budget:
+        raise _Stop
+    terms = objective(scale.x)
+    value = float(terms["loss"].detach())
+    if not math.isfinite(value):
+        raise _Stop
+    if value < scale.best_loss:
+        scale.best_loss, scale.best = value, scale.x.detach().clone()
+    scale.evals += 1
+    session.done += 1
+    row = {"scale": scale.size, "iteration": session.done, **{k: float(v.detach()) for k, v in terms.items()}}
+    session.result.history.append(row)
+    session.bar.update(session.bar.task_ids[0], completed=session.done, description=(
+        f"{scale.size}px  loss {value:.4f}  content {row['content']:.3f}  style {row['style']:.4f}  tv {row['tv']:.3f}"))
+    every = session.config.save_every
+    if every and session.done % every == 0:
+        out = session.out
+        path = out.with_name(f"{out.stem}.iter-{session.done}{out.suffix}")
+        write_image(path, finish(session.config, scale.x, scale.content))
+        if session.on_save is not None:
+            session.on_save(session.done, path)
+    return terms["loss"]
 
-                def closure() -> torch.Tensor:
-                    opt.zero_grad(set_to_none=True)
-                    loss = evaluate() * grad_scale
-                    loss.backward()
-                    if not bool(torch.isfinite(x.grad).all()):  # fp16 overflow: keep the best so far
-                        raise _Stop
-                    return loss
 
-                try:
-                    if config.optimizer == "lbfgs":
-                        opt.step(closure)
-                    else:
-                        while evals < n_its:
-                            opt.step(closure)
-                except _Stop:
-                    pass
-                # The best evaluated image (L-BFGS's last step is never evaluated, and a
-                # diverging step never wins): the start of the next scale and the result.
-                x = best
-                result.scale_times[scale] = time.perf_counter() - t_scale
-                if progress and not show:
-                    print(f"still: {scale} px, {evals} iterations in {result.scale_times[scale]:.1f} s, loss {best_loss:.4f}",
-                          file=sys.stderr, flush=True)
-    except KeyboardInterrupt:
-        if best is not None:
-            write_image(out, finish(best, content_scaled))
-        raise
-    result.image = finish(x, content_scaled)
-    write_image(out, result.image)
-    result.seconds = time.perf_counter() - t_start
-    return result
+def finish(config: StillConfig, x: torch.Tensor, content_bgr: np.ndarray) -> np.ndarray:
+    """The image as BGR uint8; with --preserve-color, the photo's own colours."""
+    bgr = _to_bgr(x)
+    return recombine_color(bgr, content_bgr) if config.preserve_color else bgr

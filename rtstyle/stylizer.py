@@ -349,6 +349,8 @@ class Stylizer:
         profile_nodes: bool = False,
         io_binding: bool | None = None,
     ):
+        if threads is not None and threads < 1:
+            raise UserError(f"--threads must be at least 1, got {threads}")
         self.path = resolve_model(model, tier)
         check_model_file(self.path)  # before onnxruntime (and the hash) read it
         self.plan = plan_providers(provider)

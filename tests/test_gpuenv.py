@@ -113,3 +113,29 @@ def test_info_reports_versions_placement_and_the_conflict(monkeypatch, capsys):
     if in_use == ["CPUExecutionProvider"]:
         assert report["nodes_ran_on"].startswith("CPU ") and report["nodes_ran_on"].endswith(" nodes")
         assert report["placement"]["CPUExecutionProvider"] > 10
+
+
+GPU_NEEDS = {"cuda": ["libcudart.so.13", "libcuda.so.1", "libcudnn.so.9"], "tensorrt": ["libnvinfer.so.10"]}
+GPU = {"package": "onnxruntime-gpu", "version": "1.31.1", "capi": None}
+
+
+@pytest.mark.parametrize("case, missing, driver, tensorrt, cuda", [
+    ("all found", {"cuda": [], "tensorrt": []}, True, "runs", "runs"),
+    ("no TensorRT", {"cuda": [], "tensorrt": ["libnvinfer.so.10"]}, True, 'pip install "rtstyle[tensorrt]"', "runs"),
+    ("no CUDA libraries", {"cuda": ["libcudart.so.13"], "tensorrt": ["libcudart.so.13", "libnvinfer.so.10"]}, True,
+     'pip install "rtstyle[tensorrt]"', 'missing libcudart.so.13; fix: pip install "rtstyle[cuda]"'),
+    ("no driver", {"cuda": ["libcuda.so.1"], "tensorrt": ["libcuda.so.1"]}, False, "install the driver", "install the driver"),
+])
+def test_each_provider_runs_or_says_the_command_that_fixes_it(case, missing, driver, tensorrt, cuda):
+    status = gpuenv.provider_status(build=GPU, needs=GPU_NEEDS, missing=missing, driver=driver, conflict="")
+    assert status["cpu"] == "runs"
+    assert tensorrt in status["tensorrt"] and cuda in status["cuda"], (case, status)
+    assert (status["cuda"] == "runs") == (not missing["cuda"] and driver)
+
+
+def test_a_cpu_build_or_two_onnxruntimes_name_their_repair():
+    cpu = {"package": "onnxruntime", "version": "1.31.1", "capi": None}
+    status = gpuenv.provider_status(build=cpu, needs={"cuda": [], "tensorrt": []}, missing={}, driver=True, conflict="")
+    assert status["cuda"].endswith('fix: pip uninstall -y onnxruntime && pip install "rtstyle[cuda]"')
+    status = gpuenv.provider_status(build=GPU, needs=GPU_NEEDS, missing={}, driver=True, conflict="two installed; repair: X")
+    assert status["tensorrt"] == status["cuda"] == "cannot: two installed; repair: X"

@@ -27,6 +27,9 @@ def evaluate(
     options: dict = None,
 ) -> None:
     """Style, palette and content distance of the model's results (protocol in rtstyle/evaluate.py)."""
+    from ..extras import require_training_side
+
+    require_training_side("evaluate")
     from ..evaluate import evaluate as run
     from ..evaluate import evaluate_outputs, pair_outputs, summarize
     from ..imageio import list_images

@@ -17,6 +17,9 @@ def export(
     fp16: bool = typer.Option(False, "--fp16", help="Half-precision weights for GPUs (instance norm stays fp32)."),
 ) -> None:
     """Export a checkpoint to ONNX (uint8 BGR frames in and out, any size), checked against PyTorch."""
+    from ..extras import require_training_side
+
+    require_training_side("export", ("torch",))
     from ..export import export_onnx
 
     report = export_onnx(checkpoint, output, fp16=fp16)

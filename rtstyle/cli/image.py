@@ -25,6 +25,8 @@ def image(
 
     for path in inputs:  # every input is checked (from its header) before any work
         check_image(path)
+    if len(inputs) > 1 and output.exists() and not output.is_dir():
+        raise UserError(f"output {output} is a file; for {len(inputs)} inputs give a folder")
     if len(inputs) > 1 or output.is_dir():
         output.mkdir(parents=True, exist_ok=True)
         targets = [output / p.name for p in inputs]

@@ -35,6 +35,7 @@ def info(as_json: bool = typer.Option(False, "--json", help="One JSON object."))
         "nvidia_driver": gpu_present(),
         "gpu_libraries": gpuenv.gpu_libraries_line(build=build),
         "providers_listed": ort.get_available_providers(),
+        "providers": gpuenv.provider_status(build=build),
         "models_dir": str(models_dir()),
         "models": bundled_models(),
     }
@@ -57,5 +58,9 @@ def info(as_json: bool = typer.Option(False, "--json", help="One JSON object."))
         return
     for key, value in report.items():
         if value is None or key == "placement":
+            continue
+        if isinstance(value, dict):  # providers: one line each
+            for name, state in value.items():
+                print(f"{key[:-1] + ' ' + name:21} {state}")
             continue
         print(f"{key:21} {', '.join(value) if isinstance(value, list) else value}")

@@ -32,6 +32,9 @@ def still(
     save_every: int = typer.Option(0, "--save-every", help="Write an intermediate image every K iterations."),
 ) -> None:
     """Full Gatys optimization over the pixels: the best still, in minutes."""
+    from ..extras import require_training_side
+
+    require_training_side("still")
     from ..still import StillConfig, stylize_still
 
     weights = None

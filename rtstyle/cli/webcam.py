@@ -38,6 +38,11 @@ def webcam(
 
     if tier not in ("auto", "fast", "quality"):
         raise UserError(f"--tier must be auto, fast or quality, got {tier!r}")
+    if record:
+        from ..outputs import check_output
+        from ..videoio import check_video_output
+
+        check_output(check_video_output(record))  # before the camera opens
     network = model
     if tier == "auto" and Path(model).is_file():
         tier = "quality"  # an explicit file is used as given
