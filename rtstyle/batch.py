@@ -185,13 +185,15 @@ def run_batch(
     address: str | None = None,
     listen_on_network: bool = False,
     provider: str = "auto",
+    threads: int | None = None,
     options: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> BatchReport:
     """Stylize every image and video of `inputs` into `outdir` on Ray; see the module docstring.
 
-    `options` are rtstyle.pipeline.Pipeline's keyword options besides the model, provider and
-    threads (strength, stroke_scale, stabilize, ...); videos are stabilized by default.
+    `threads` are each worker's onnxruntime threads (default: its share of the cores); `options`
+    are rtstyle.pipeline.Pipeline's other keyword options (strength, stroke_scale, stabilize, ...);
+    videos are stabilized by default.
     `address` names an existing cluster (as `ray.init` takes it); without it (or with "local")
     Ray is started on this machine's cores for the job, listening on loopback only (RAY_ADDRESS
     is not read), and stopped; `listen_on_network` opens it to other machines, with Ray's token
@@ -213,9 +215,9 @@ def run_batch(
     start = time.perf_counter()
     with _ray_session(ray, address, workers) as resources:
         report.startup_s = time.perf_counter() - start
-        report.workers, report.threads, report.gpus_per_worker = resources.workers, resources.threads, resources.gpus
+        report.workers, report.threads, report.gpus_per_worker = resources.workers, threads or resources.threads, resources.gpus
         options = {"stabilize": True, **(options or {})}
-        settings = WorkerSettings(str(model_path), provider, resources.threads, tuple(sorted(options.items())))
+        settings = WorkerSettings(str(model_path), provider, report.threads, tuple(sorted(options.items())))
         task = ray.remote(
             num_cpus=resources.cpus, num_gpus=resources.gpus,
             max_calls=0,  # Ray's default for GPU tasks is a new process per task: a new Pipeline per file
@@ -277,10 +279,11 @@ def _worker_pipeline(settings: WorkerSettings, visible_gpus: str | None):
 
 def _check_model(model: str, provider: str) -> Path:
     """Fail before Ray starts on a model or provider that every task would fail on."""
-    from .stylizer import Stylizer, plan_providers
+    from .pipeline import open_network
+    from .stylizer import plan_providers
 
     plan_providers(provider)
-    return Stylizer(model, provider="cpu", threads=1).path.resolve()
+    return open_network(model, "cpu", 1).path.resolve()
 
 
 def _local_ray_environment(listen_on_network: bool) -> None:

@@ -26,8 +26,9 @@ def test_image_batch_and_the_python_api_give_the_same_pixels(tiny_model, tmp_pat
 
     image = run("image", photo, "-m", tiny_model, "-o", image_out, *CONTROLS)
     assert image.returncode == 0, image.stderr
-    batch = run("batch", photo, "-m", tiny_model, "-o", batch_out, "--workers", 1, *CONTROLS)
+    batch = run("batch", photo, "-m", tiny_model, "-o", batch_out, "--workers", 1, "--threads", 1, *CONTROLS)
     assert batch.returncode == 0, batch.stderr
+    assert "1 workers x 1 threads" in batch.stderr
     api = Pipeline(tiny_model, stroke_scale=1.5, strength=0.8, preserve_color=True)(read_image(photo))
 
     from_image, from_batch = cv2.imread(str(image_out)), cv2.imread(str(batch_out / "photo.png"))

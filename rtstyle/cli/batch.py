@@ -9,26 +9,25 @@ import typer
 
 from ..errors import UserError
 from .app import app
-from .common import CONTROLS, STABILIZER, ModelOpt, ProviderOpt, pipeline_options, say
+from .common import CONTROLS, NETWORK, STABILIZER, pipeline_options, say
 
 
 @app.command()
-@pipeline_options(CONTROLS, STABILIZER)
+@pipeline_options(NETWORK, CONTROLS, STABILIZER)
 def batch(
     inputs: List[Path] = typer.Argument(..., help="Images, videos and folders of them (searched recursively)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder: the inputs' names (a folder's files keep their paths in it)."),
-    model: str = ModelOpt,
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Files stylized at once (default: one per GPU, or one per 4 CPU cores, at least 2); CPU cores are shared evenly."),
     address: Optional[str] = typer.Option(None, "--address", help="Join this Ray cluster (e.g. auto, or ray://head:10001) instead of starting Ray on this machine."),
     listen_on_network: bool = typer.Option(False, "--listen-on-network", help="The Ray started on this machine listens on its network address (other machines can join it), with Ray's token authentication; default: loopback only."),
-    provider: str = ProviderOpt,
     options: dict = None,
 ) -> None:
     """Stylize many images and videos on Ray, as `rtstyle image` and `rtstyle video` would; a rerun skips the files already done."""
     from ..batch import run_batch
 
     try:
-        report = run_batch(inputs, output, model, workers=workers, address=address, listen_on_network=listen_on_network, provider=provider, options=options)
+        network = {name: options.pop(name) for name in NETWORK}  # model, provider, threads (per worker)
+        report = run_batch(inputs, output, **network, workers=workers, address=address, listen_on_network=listen_on_network, options=options)
     except KeyboardInterrupt:
         say("interrupted: finished files are in place; the same command goes on with the rest")
         raise

@@ -13,7 +13,7 @@ from .app import say
 
 ModelOpt = typer.Option(..., "--model", "-m", help="Bundled model name (mosaic, candy, ...) or path to an .onnx file.")
 ProviderOpt = typer.Option("auto", "--provider", help="auto (TensorRT, then CUDA, then CPU), tensorrt, cuda or cpu.")
-ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for onnxruntime (default: all cores).")
+ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for onnxruntime (default: all cores; batch: each worker's share).")
 
 # The options of rtstyle.pipeline.Pipeline, by group: parameter name -> (type, typer option).
 NETWORK = {"model": (str, ModelOpt), "provider": (str, ProviderOpt), "threads": (Optional[int], ThreadsOpt)}
