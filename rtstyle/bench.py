@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .errors import UserError
 from .pipeline import Pipeline, open_network
 from .stylizer import Stylizer, format_placement, placement_warning
 

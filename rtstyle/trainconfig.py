@@ -66,9 +66,6 @@ class TrainConfig:
 
 def check_config(config: TrainConfig) -> None:
     """Raise a UserError for options that contradict each other or are out of range."""
-    from .outputs import check_output
-
-    check_output(config.output, config.style, *([config.init] if config.init else []))  # -o never overwrites -s or --init
     distill = config.teacher is not None
     if config.teacher == "self" and not config.init:
         raise UserError("--teacher self fine-tunes a trained network: give it with --init")
