@@ -32,4 +32,26 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise UserError(f"cannot load checkpoint {path} (not a safe rtstyle checkpoint): {str(e).splitlines()[0][:120]}") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "net" not in ckpt:
         raise UserError(f"{path} is not an rtstyle checkpoint (no 'model'/'net' entries)")
+    if "encoder" not in ckpt:  # an any-painting checkpoint is checked where it is built
+        check_weights(path, ckpt)
     return ckpt
+
+
+def check_weights(path: str | os.PathLike, ckpt: dict) -> None:
+    """The weights in `ckpt["model"]` fit the network `ckpt["net"]` describes: no missing or extra
+    names, no wrong shapes (a UserError naming the first, not a traceback from load_state_dict)."""
+    from .networks import build_network
+
+    try:
+        expected = build_network(ckpt["net"]).state_dict()
+    except Exception as e:
+        raise UserError(f"{path} describes no network rtstyle can build: {(str(e).splitlines() or ['?'])[0][:120]}") from None
+    weights = ckpt["model"] if isinstance(ckpt["model"], dict) else {}
+    shapes = {name: tuple(getattr(value, "shape", ())) for name, value in weights.items()}
+    for what, names in (
+        ("missing", sorted(expected.keys() - shapes.keys())),
+        ("unexpected", sorted(shapes.keys() - expected.keys())),
+        ("wrongly shaped", sorted(n for n in expected.keys() & shapes.keys() if shapes[n] != tuple(expected[n].shape))),
+    ):
+        if names:
+            raise UserError(f"{path} does not fit its own network: {len(names)} {what} weights ({', '.join(names[:3])}); not an intact rtstyle checkpoint")

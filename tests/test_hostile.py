@@ -27,7 +27,7 @@ PROGRESS = re.compile(r"\d+/\d+\s+[\d.]+ fps")  # the progress bar's last state 
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory, tiny_model) -> Path:
+def files(tmp_path_factory, tiny_model, tiny_checkpoint) -> Path:
     """One folder of every input the battery uses (made once: each case reads, none writes)."""
     folder = tmp_path_factory.mktemp("hostile")
     cv2.imwrite(str(folder / "photo.png"), pattern(1, 40, 30))
@@ -47,6 +47,11 @@ def files(tmp_path_factory, tiny_model) -> Path:
     external_data_model(folder / "models" / "crafted.onnx", "../secret.bin")
     with open(folder / "huge.onnx", "wb") as f:
         f.truncate(4 << 30)  # sparse: 4 GB that take no disk
+    import torch
+
+    checkpoint = torch.load(tiny_checkpoint, weights_only=True)
+    del checkpoint["model"][next(iter(checkpoint["model"]))]
+    torch.save(checkpoint, folder / "missing_keys.pt")
     return folder
 
 
@@ -92,6 +97,7 @@ BAD_INPUTS = {
     "several inputs into an existing file": (["image", "photo.png", "second.png", "-m", "tiny.onnx", "-o", "existing.png"], {}, "output existing.png is a file; for 2 inputs give a folder"),
     "bench --frames 0": (["bench", "-m", "tiny.onnx", "--frames", "0", "--size", "32x32"], {}, "--frames must be at least 1"),
     "negative threads": (["image", "photo.png", "-m", "tiny.onnx", "-o", "out.png", "--threads", "-3"], {}, "--threads must be at least 1"),
+    "a checkpoint with missing weights": (["export", "missing_keys.pt", "-o", "out.onnx"], {}, "does not fit its own network: 1 missing weights"),
     "train onto its own style image": (["train", "-s", "photo.png", "--data", ".", "-o", "photo.png", "--iterations", "1"], {}, "is the same file as input"),
     "a recording the writer cannot make": (["webcam", "-m", "tiny.onnx", "--source", "no-such-camera.mp4", "--record", "rec.avi", "--headless"], {}, r"unknown video type '.avi'"),
     "undecodable frames with --strict": (["video", "damaged.mp4", "-m", "tiny.onnx", "-o", "out.mp4", "--no-stabilize", "--strict"], {}, "cannot decode video damaged.mp4"),
