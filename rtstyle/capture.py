@@ -140,7 +140,7 @@ def run_live(
     on_status: Callable[[str], object] = print,
 ) -> LiveStats:
     """Stylize a camera (or a video file played like one) live with `pipeline`, which holds
-    `models[start_index]`; the `n`/`p` keys open the others of `models` in it.
+    `models[start_index]`; the `n`/`p` state open the others of `models` in it.
 
     Shows a window with an FPS overlay unless headless, sends the stylized frames to the outputs
     (`config.record`, the virtual camera) and returns when the user quits or closes the window,
@@ -179,8 +179,8 @@ def run_live(
             on_status(f"virtual camera: {virtual.name}, {width}x{height} (pick it in the video call or in OBS)")
         snapshots = Path(config.record).parent if config.record else Path.cwd()
         mirror = camera if config.mirror is None else config.mirror
-        keys = LiveState(pipeline, models, start_index, on_status, snapshots, mirror)
-        workers = _Workers(cap, None if camera else source_fps, keys.stylize)
+        state = LiveState(pipeline, models, start_index, on_status, snapshots, mirror)
+        workers = _Workers(cap, None if camera else source_fps, state.stylize)
         stack.callback(workers.stop)
         if not config.headless:
             _use_system_fonts()
@@ -200,7 +200,7 @@ def run_live(
                 if workers.results.finished:
                     on_status(f"{label} stopped sending frames (unplugged?): stopping" if workers.lost else f"end of {label}")
                     break
-                if not config.headless and _quit(keys, config.title, raw, result):
+                if not config.headless and _quit(state, config.title, raw, result):
                     break
                 continue
             stamp, raw, result = item
@@ -210,10 +210,10 @@ def run_live(
             rate.tick(start)
             done = False
             if not config.headless:
-                text = f"{rate.smoothed:4.1f} fps  {keys.name} ({keys.index + 1}/{len(models)})"
+                text = f"{rate.smoothed:4.1f} fps  {state.name} ({state.index + 1}/{len(models)})"
                 text += f"  dropped {workers.frames.dropped + workers.results.dropped}"
-                cv2.imshow(config.title, _overlay(keys.view(raw, result), [text, *keys.notes()]))
-                done = _quit(keys, config.title, raw, result)
+                cv2.imshow(config.title, _overlay(state.view(raw, result), [text, *state.notes()]))
+                done = _quit(state, config.title, raw, result)
             display_s.append(time.perf_counter() - start)
             if done:
                 break
@@ -534,9 +534,9 @@ def _use_system_fonts() -> None:
         os.environ["QT_QPA_FONTDIR"] = str(system)
 
 
-def _quit(keys: LiveState, title: str, raw, result) -> bool:
+def _quit(state: LiveState, title: str, raw, result) -> bool:
     """Pump the window's events and act on a key; True when the user quits or closed the window."""
-    if keys.handle(cv2.waitKey(1), raw, result):
+    if state.handle(cv2.waitKey(1), raw, result):
         return True
     try:
         return cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1
