@@ -9,7 +9,7 @@ recorded with frames missing: that is the point of a live loop (use transform_vi
 Each frame goes through one rtstyle.pipeline.Pipeline, as in `rtstyle video`; its controls
 (strength, colour, stroke size) and its model can be changed from the window's keys while it
 runs (`h` lists the keys on screen; `LiveState` holds what they change). The stylized frames go
-to the outputs (`FrameOutput`: a recording, a virtual camera). The mirror (selfie) view applies
+to the outputs (`FrameOutput`: a recording, a virtual camera; the window gets the view). The mirror (selfie) view applies
 to the window only: the outputs get the camera's own view, as a video call shows you to the others.
 """
 
@@ -30,8 +30,9 @@ import cv2
 import numpy as np
 
 from .controls import NATIVE
-from .errors import UserError
+from .errors import UserError, redacted_address
 from .imageio import write_image
+from .limits import STREAM_TIMEOUT_VAR, check_pixels, stream_timeout_s
 from .outputs import check_output
 from .pipeline import Pipeline, open_network
 from .videoio import VideoWriter, median_ms
@@ -132,6 +133,27 @@ class Recording:
             self._writer.__exit__(*exc_info)
 
 
+class Window:
+    """A FrameOutput on screen: an OpenCV window that shows each frame sent (the loop draws the view)."""
+
+    def __init__(self, title: str):
+        _use_system_fonts()
+        cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
+        self.title = title
+
+    def send(self, frame: np.ndarray, stamp: float | None = None) -> None:
+        cv2.imshow(self.title, frame)
+
+    def close(self) -> None:
+        cv2.destroyAllWindows()
+
+    def __enter__(self) -> Window:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
 def run_live(
     config: LiveConfig,
     pipeline: Pipeline,
@@ -182,10 +204,9 @@ def run_live(
         state = LiveState(pipeline, models, start_index, on_status, snapshots, mirror)
         workers = _Workers(cap, None if camera else source_fps, state.stylize)
         stack.callback(workers.stop)
+        window = None
         if not config.headless:
-            _use_system_fonts()
-            cv2.namedWindow(config.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
-            stack.callback(cv2.destroyAllWindows)
+            window = stack.enter_context(Window(config.title))
             on_status(_KEYS_LINE)
         workers.start()
 
@@ -200,7 +221,7 @@ def run_live(
                 if workers.results.finished:
                     on_status(f"{label} stopped sending frames (unplugged?): stopping" if workers.lost else f"end of {label}")
                     break
-                if not config.headless and _quit(state, config.title, raw, result):
+                if window is not None and _quit(state, window, raw, result):
                     break
                 continue
             stamp, raw, result = item
@@ -209,11 +230,11 @@ def run_live(
                 output.send(result, stamp)
             rate.tick(start)
             done = False
-            if not config.headless:
+            if window is not None:
                 text = f"{rate.smoothed:4.1f} fps  {state.name} ({state.index + 1}/{len(models)})"
                 text += f"  dropped {workers.frames.dropped + workers.results.dropped}"
-                cv2.imshow(config.title, _overlay(state.view(raw, result), [text, *state.notes()]))
-                done = _quit(state, config.title, raw, result)
+                window.send(_overlay(state.view(raw, result), [text, *state.notes()]), stamp)
+                done = _quit(state, window, raw, result)
             display_s.append(time.perf_counter() - start)
             if done:
                 break
@@ -496,19 +517,25 @@ def _parse_source(source: int | str | os.PathLike) -> int | str:
 
 
 def _open_source(source: int | str, size: tuple[int, int] | None, fps: float | None = None) -> tuple[cv2.VideoCapture, str]:
-    label = f"camera {source}" if isinstance(source, int) else f"video {source}"
-    if not isinstance(source, int) and "://" not in source and not Path(source).is_file():
+    label = f"camera {source}" if isinstance(source, int) else f"video {redacted_address(source)}"
+    stream = isinstance(source, str) and "://" in source
+    if not isinstance(source, int) and not stream and not Path(source).is_file():
         raise UserError(f"cannot open {label}: no such file")
     # OpenCV logs a warning for each backend it tries; the UserError below says it once.
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     try:
-        cap = cv2.VideoCapture(source)
+        if stream:  # a silent server: an error after the timeout, not OpenCV's 30 s
+            ms = round(stream_timeout_s() * 1000)
+            cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+        else:
+            cap = cv2.VideoCapture(source)
     finally:
         cv2.utils.logging.setLogLevel(level)
     if not cap.isOpened():
         cap.release()
-        raise UserError(f"cannot open {label}")
+        waited = f" (nothing came within {ms / 1000:g} s; {STREAM_TIMEOUT_VAR} sets how long to wait)" if stream else ""
+        raise UserError(f"cannot open {label}{waited}")
     if int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == b"ansi":  # FFmpeg plays text files
         cap.release()
         raise UserError(f"cannot open {label}: not a video (a text file)")
@@ -519,6 +546,11 @@ def _open_source(source: int | str, size: tuple[int, int] | None, fps: float | N
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
         if fps:
             cap.set(cv2.CAP_PROP_FPS, fps)
+    try:  # the pixel limit of every frame rtstyle reads, from what the source says before a frame
+        check_pixels(label, round(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), round(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    except UserError:
+        cap.release()
+        raise
     return cap, label
 
 
@@ -534,12 +566,12 @@ def _use_system_fonts() -> None:
         os.environ["QT_QPA_FONTDIR"] = str(system)
 
 
-def _quit(state: LiveState, title: str, raw, result) -> bool:
+def _quit(state: LiveState, window: Window, raw, result) -> bool:
     """Pump the window's events and act on a key; True when the user quits or closed the window."""
     if state.handle(cv2.waitKey(1), raw, result):
         return True
     try:
-        return cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1
+        return cv2.getWindowProperty(window.title, cv2.WND_PROP_VISIBLE) < 1
     except cv2.error:  # OpenCV's Qt: the window is gone ('NULL guiReceiver')
         return True
 
