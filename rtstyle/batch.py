@@ -20,7 +20,6 @@ import functools
 import glob
 import logging
 import os
-import re
 import socket
 import sys
 import time
@@ -32,7 +31,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .errors import UserError
+from .errors import UserError, redacted_address
 from .imageio import IMAGE_SUFFIXES, read_image, write_image
 from .outputs import atomic_output, check_output
 
@@ -345,11 +344,6 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host.rpartition("@")[2].strip("[]"), int(port)), timeout=10).close()
     except OSError as e:
         raise UserError(f"cannot join the Ray cluster at {redacted_address(address)}: nothing answers there ({e.strerror or e})") from None
-
-
-def redacted_address(address: str) -> str:
-    """`address` with any user name and password (user:secret@) replaced by ***, for messages."""
-    return re.sub(r"^((?:[a-z][a-z0-9+.-]*://)?)[^/@]*@", r"\1***@", address, flags=re.IGNORECASE)
 
 
 def _run_tasks(ray, task, jobs: list[Job], settings: WorkerSettings, in_flight: int) -> Iterator[FileResult]:

@@ -5,6 +5,13 @@ class UserError(Exception):
     """Bad input from the user: a missing file, a corrupt image, an unusable model."""
 
 
+def redacted_address(address: str) -> str:
+    """A URL or HOST:PORT with any user name and password (user:secret@) replaced by ***, for messages."""
+    import re
+
+    return re.sub(r"^((?:[a-z][a-z0-9+.-]*://)?)[^/@]*@", r"\1***@", address, flags=re.IGNORECASE)
+
+
 def positive_env_number(name: str, default: float, unit: str) -> float:
     """The positive finite number in environment variable `name` (`default` when unset); a bad value
     (inf and nan included) is a UserError."""

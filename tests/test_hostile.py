@@ -11,6 +11,7 @@ import os
 import re
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -100,6 +101,7 @@ BAD_INPUTS = {
     "a checkpoint with missing weights": (["export", "missing_keys.pt", "-o", "out.onnx"], {}, "does not fit its own network: 1 missing weights"),
     "train onto its own style image": (["train", "-s", "photo.png", "--data", ".", "-o", "photo.png", "--iterations", "1"], {}, "is the same file as input"),
     "a recording the writer cannot make": (["webcam", "-m", "tiny.onnx", "--source", "no-such-camera.mp4", "--record", "rec.avi", "--headless"], {}, r"unknown video type '.avi'"),
+    "a live source over the pixel limit": (["webcam", "-m", "tiny.onnx", "--source", "clip.mp4", "--headless", "--max-frames", "2"], {"RTSTYLE_MAX_MEGAPIXELS": "0.001"}, r"video clip.mp4 claims 96x64"),
     "undecodable frames with --strict": (["video", "damaged.mp4", "-m", "tiny.onnx", "-o", "out.mp4", "--no-stabilize", "--strict"], {}, "cannot decode video damaged.mp4"),
 }
 
@@ -130,6 +132,25 @@ def test_undecodable_frames_are_skipped_and_counted(files, tmp_path):
     assert "27 frames" in result.stderr and "; 3 frames could not be decoded and were skipped" in result.stderr
     assert read_video(tmp_path / "out.mp4")["frames"] == 27
     assert_claims_only_what_exists(files, result.stderr)
+
+
+def test_a_silent_stream_fails_after_the_timeout_in_one_line_without_its_password(files):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)  # accepts (the kernel does), never answers
+    try:
+        start = time.monotonic()
+        url = f"rtsp://alice:s3cret@127.0.0.1:{server.getsockname()[1]}/live"
+        result = rtstyle(files, "webcam", "-m", "tiny.onnx", "--source", url, "--headless", "--max-frames", "1",
+                         env={"RTSTYLE_STREAM_TIMEOUT_S": "1"})
+        elapsed = time.monotonic() - start
+    finally:
+        server.close()
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("running on")]
+    assert lines == [f"rtstyle: error: cannot open video rtsp://***@127.0.0.1:{url.rsplit(':', 1)[1]} (nothing came within 1 s; "
+                     "RTSTYLE_STREAM_TIMEOUT_S sets how long to wait)"], result.stderr
+    assert elapsed < 25  # OpenCV alone waits 30 s
 
 
 def test_an_unexpected_error_is_one_line_naming_the_command_and_debug(tmp_path):

@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from rtstyle.batch import plan_jobs, redacted_address, run_batch
-from rtstyle.errors import UserError
+from rtstyle.batch import plan_jobs, run_batch
+from rtstyle.errors import UserError, redacted_address
 
 # Run in a child process: Ray reads its switches when imported, and other tests import it.
 LISTENING = textwrap.dedent(
