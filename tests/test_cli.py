@@ -111,7 +111,9 @@ def test_video_bad_inputs(tiny_model, tmp_path):
     assert_one_line_error(run("video", clip, "-m", tiny_model, "-o", clip))
 
 
-def test_ctrl_c_leaves_a_playable_partial_video_and_exits_130(tiny_model, tmp_path):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_stop_signal_leaves_a_playable_partial_video_and_exits_128_plus_it(tiny_model, tmp_path, signum, status):
+    """Ctrl-C, SIGTERM and SIGHUP alike (issue 36): ffmpeg's behaviour."""
     clip = make_clip(tmp_path / "long.mp4", frames=600, size=(320, 240), fps=30, audio=True)
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen([*RTSTYLE, "video", str(clip), "-m", str(tiny_model), "-o", str(out), "--no-stabilize"],
@@ -120,12 +122,12 @@ def test_ctrl_c_leaves_a_playable_partial_video_and_exits_130(tiny_model, tmp_pa
     while time.time() < deadline and not [p for p in tmp_path.iterdir() if "partial" in p.name]:
         time.sleep(0.05)
     time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     try:
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()  # a hung child must not outlive the test
-    assert proc.returncode == 130, err
+    assert proc.returncode == status, err
     assert "Traceback" not in err
     done = read_video(out)
     assert 0 < done["frames"] < 600

@@ -80,10 +80,6 @@ def assert_claims_only_what_exists(folder: Path, stderr: str) -> None:
         assert (folder / claimed).is_file(), f"claims {claimed}, which does not exist"
 
 
-def assert_no_temporary_files(folder: Path) -> None:
-    assert [p.name for p in folder.rglob("*") if ".partial-" in p.name] == []
-
-
 # (arguments, environment, what the one line says); files are named relative to the fixture's folder.
 BAD_INPUTS = {
     "zero frames": (["video", "frameless.mkv", "-m", "tiny.onnx", "-o", "out.mp4"], {}, "no frame of frameless.mkv could be decoded; nothing written"),
@@ -166,27 +162,6 @@ def test_an_unexpected_error_is_one_line_naming_the_command_and_debug(tmp_path):
     )
     debug = subprocess.run([sys.executable, "-c", crash, "--debug", "crash"], capture_output=True, text=True, timeout=120)
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "second line" in debug.stderr
-
-
-@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
-def test_sigterm_and_sighup_leave_a_playable_partial_video(tiny_model, tmp_path, signum, status):
-    clip = make_clip(tmp_path / "long.mp4", frames=600, size=(320, 240), fps=30, audio=True)
-    out = tmp_path / "out.mp4"
-    proc = subprocess.Popen([*RTSTYLE, "video", str(clip), "-m", str(tiny_model), "-o", str(out), "--no-stabilize"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and not [p for p in tmp_path.iterdir() if ".partial-" in p.name]:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    proc.send_signal(signum)
-    try:
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == status, err
-    assert "Traceback" not in err and f"stopped by {signal.Signals(signum).name}" in err
-    assert 0 < read_video(out)["frames"] < 600
-    assert_no_temporary_files(tmp_path)
 
 
 def test_sigterm_while_writing_an_image_leaves_no_temporary_file(tmp_path):
