@@ -258,6 +258,8 @@ class VideoWriter:
             return
         stack, self._stack = self._stack, None
         failed = None
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt) and not self.frames:
+            exc_type, exc, tb = RuntimeError, RuntimeError("stopped before a frame"), None  # nothing playable: removed
         if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
             try:
                 self._mux(self._video.encode(None))

@@ -284,6 +284,20 @@ def test_writer_keeps_the_file_on_interrupt_and_drops_it_on_error(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.mp4"]
 
 
+def test_a_stop_before_the_first_frame_keeps_nothing(clip, tmp_path):
+    """An interrupt after some audio but before a video frame: no frameless "partial" file."""
+    from rtstyle.videoio import open_input
+
+    container, _ = open_input(clip)
+    with container, pytest.raises(KeyboardInterrupt):
+        with VideoWriter(tmp_path / "none.mp4", 10, 96, 64) as writer:
+            track = writer._add_audio(container.streams.audio[0])
+            for packet in container.demux(container.streams.audio[0]):
+                track.push(packet)
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_flicker_compares_a_phone_clip_with_its_upright_padded_output(tmp_path):
     from rtstyle.temporal import flicker_report
 
