@@ -36,3 +36,8 @@ class Terminated(KeyboardInterrupt):
     def __init__(self, signum: int):
         super().__init__(signum)
         self.signum = Terminated.last_signum = signum
+
+
+def raise_terminated(signum, frame) -> None:
+    """The SIGTERM and SIGHUP handler `rtstyle` sets (only this one is deferred by stages.deferred_interrupt)."""
+    raise Terminated(signum)

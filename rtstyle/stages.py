@@ -19,7 +19,7 @@ import signal
 import threading
 from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
-from .errors import Terminated
+from .errors import Terminated, raise_terminated
 
 T = TypeVar("T")
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -44,15 +44,19 @@ class Interrupt:
 def deferred_interrupt() -> Iterator[Interrupt]:
     """Within: the first Ctrl-C (SIGINT), SIGTERM or SIGHUP sets `.pressed` for the caller to act
     on at a safe point, and puts the previous handlers back, so a second signal acts at once, as
-    usual. Only signals whose handler is a Python function are deferred (`rtstyle` sets one for
-    each; Python's default SIGINT handler is one): outside the main thread, for an ignored
-    signal, or one left to the system's default, nothing changes."""
+    usual. SIGINT is deferred where its handler is a Python function (Python's default is one),
+    SIGTERM and SIGHUP only where it is rtstyle's (`errors.raise_terminated`, set by the CLI):
+    outside the main thread, in a host's own handler (a Ray worker's), for an ignored signal or
+    one left to the system's default, nothing changes."""
     interrupt = Interrupt()
     if threading.current_thread() is not threading.main_thread():
         yield interrupt
         return
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    previous = {signum: handler for signum, handler in previous.items() if callable(handler)}
+    previous = {
+        signum: handler for signum, handler in previous.items()
+        if (callable(handler) if signum == signal.SIGINT else handler is raise_terminated)
+    }
 
     def restore() -> None:
         for signum, handler in previous.items():

@@ -114,11 +114,8 @@ def test_deferred_interrupt_changes_nothing_outside_the_main_thread():
     assert seen == [False]
 
 
-def test_sigterm_and_sighup_are_deferred_like_ctrl_c_when_python_handles_them():
-    from rtstyle.errors import Terminated
-
-    def raise_terminated(signum, frame):
-        raise Terminated(signum)
+def test_sigterm_and_sighup_are_deferred_like_ctrl_c_under_rtstyles_handler():
+    from rtstyle.errors import Terminated, raise_terminated
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         saved = signal.signal(signum, raise_terminated)
@@ -138,7 +135,16 @@ def test_sigterm_and_sighup_are_deferred_like_ctrl_c_when_python_handles_them():
             signal.signal(signum, saved)
 
 
-def test_a_signal_left_to_the_system_default_is_not_taken_over():
+def test_sigterm_left_to_the_system_or_to_a_host_is_not_taken_over():
+    def hosts_own(signum, frame):  # a Ray worker's, say: it must act at once
+        pass
+
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     with deferred_interrupt():
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    saved = signal.signal(signal.SIGTERM, hosts_own)
+    try:
+        with deferred_interrupt():
+            assert signal.getsignal(signal.SIGTERM) is hosts_own
+    finally:
+        signal.signal(signal.SIGTERM, saved)

@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from ..errors import Terminated, UserError
+from ..errors import Terminated, UserError, raise_terminated
 
 _debug = False  # `rtstyle --debug COMMAND`: unexpected errors show their traceback
 
@@ -51,10 +51,6 @@ def _options(
     _debug = debug
 
 
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated(signum)
-
-
 def _command_name() -> str:
     return next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
 
@@ -67,7 +63,7 @@ def main() -> None:
 
     for name in ("SIGTERM", "SIGHUP"):  # like Ctrl-C: cleanup runs, a video keeps its finished part
         if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is signal.SIG_DFL:
-            signal.signal(getattr(signal, name), _raise_terminated)
+            signal.signal(getattr(signal, name), raise_terminated)
     try:
         code = app(standalone_mode=False)
     except UserError as e:
