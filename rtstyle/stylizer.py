@@ -39,6 +39,8 @@ from .errors import UserError
 from .registry import cache_dir, resolve_model
 
 FORMAT = "rtstyle-bgr-uint8-nhwc-v1"  # written by export.py into the model's metadata
+ENCODER_FORMAT = "rtstyle-painting-encoder-v1"  # the any-painting model's encoder: painting in, style code out
+STYLE_CODE_INPUT = "style_code"  # the any-painting model's second input: 1×code_size float32
 PROVIDER_NAMES = {
     "tensorrt": "TensorrtExecutionProvider",
     "cuda": "CUDAExecutionProvider",
@@ -312,7 +314,7 @@ class FrameBinding:
         self.shape: tuple[int, ...] | None = None
         self.allocations = 0  # how many times buffers were (re)allocated: once per shape
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> np.ndarray:
         batch = np.ascontiguousarray(batch)
         if batch.shape != self.shape:
             self._input = ort.OrtValue.ortvalue_from_shape_and_type(batch.shape, np.uint8, self.device, self.device_id)
@@ -323,6 +325,8 @@ class FrameBinding:
             self.binding.bind_ortvalue_output(self.output_name, self._output)
             self.shape = batch.shape
             self.allocations += 1
+        for name, value in (extra or {}).items():  # small host arrays (a style code), bound per call
+            self.binding.bind_cpu_input(name, value)
         self._input.update_inplace(batch)
         self.session.run_with_iobinding(self.binding)
         return self.binding.copy_outputs_to_cpu()[0]
@@ -401,11 +405,14 @@ class Stylizer:
 
     def _check_signature(self) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        codes = [i for i in inputs[1:] if i.name == STYLE_CODE_INPUT and i.type == "tensor(float)"]
         ok = (
-            len(inputs) == 1 and len(outputs) == 1
+            len(inputs) == 1 + len(codes) and len(outputs) == 1
             and inputs[0].type == "tensor(uint8)" and outputs[0].type == "tensor(uint8)"
             and len(inputs[0].shape) == 4 and inputs[0].shape[-1] == 3 and len(outputs[0].shape) == 4
         )
+        self.code_size = int(codes[0].shape[-1]) if codes else 0
+        self.style_code: np.ndarray | None = None  # an any-painting model's painting (`rtstyle.anystyle`)
         if not ok or self.metadata.get("rtstyle.format") != FORMAT:
             raise UserError(f"{self.path} is not an rtstyle style model (expected uint8 N×H×W×3 BGR in and out; export one with `rtstyle export`)")
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
@@ -464,15 +471,23 @@ class Stylizer:
         if frame.dtype != np.uint8 or frame.ndim not in (3, 4) or frame.shape[-1] != 3:
             raise ValueError(f"expected uint8 H×W×3 BGR frames, got {frame.dtype} {frame.shape}")
         batch = frame[None] if frame.ndim == 3 else frame
+        extra = self._code_feed()
         with _run_errors(self.path, batch.shape):
             if self._binding is not None:
-                out = self._binding(batch)
+                out = self._binding(batch, extra)
             else:
-                out = self.session.run([self.output_name], {self.input_name: batch})[0]
+                out = self.session.run([self.output_name], {self.input_name: batch, **extra})[0]
         _check_frames(self.path, batch, out)
         return out[0] if frame.ndim == 3 else out
 
     stylize = __call__
+
+    def _code_feed(self) -> dict[str, np.ndarray]:
+        if not self.code_size:
+            return {}
+        if self.style_code is None:
+            raise UserError(f"{self.path} is an any-painting model: give it a painting (--style PAINTING)")
+        return {STYLE_CODE_INPUT: self.style_code}
 
     def describe(self) -> dict:
         return {
