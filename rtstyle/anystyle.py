@@ -28,6 +28,7 @@ from .registry import ANYSTYLE_ENCODER, ANYSTYLE_MODEL, cache_dir, models_dir
 ENCODE_SIDE = 512  # the painting's longer side when encoded: the size the network trained with
 MIN_SIDE = 16  # smaller paintings hold no strokes to learn from
 MAX_ASPECT = 4.0  # a wider panorama is encoded from its central 4:1 part
+PALETTE_SIZE = 15  # the style input's last numbers: the painting's colours (`palette_statistics`)
 
 
 def painting_paths(styles: list[str | os.PathLike]) -> list[Path]:
@@ -60,6 +61,24 @@ def load_painting(path: str | os.PathLike) -> np.ndarray:
     scale = ENCODE_SIDE / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+
+
+def palette_statistics(rgb: np.ndarray) -> np.ndarray:
+    """A painting's colours as `AnyStyleNet` takes them (RGB uint8 H×W×3 in): float32 [mean RGB
+    (0..1), the covariance's eigenvectors as rows, the standard deviation along each]."""
+    x = rgb.reshape(-1, 3).astype(np.float64) / 255
+    mean = x.mean(0)
+    return _palette_from_moments(mean, np.cov(x, rowvar=False, bias=True))
+
+
+def _palette_from_moments(mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    variances, vectors = np.linalg.eigh(cov)
+    return np.concatenate([mean, vectors.T.ravel(), np.sqrt(np.clip(variances, 0, None))]).astype(np.float32)
+
+
+def _palette_moments(palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, axes, spread = palette[:3].astype(np.float64), palette[3:12].reshape(3, 3).astype(np.float64), palette[12:15].astype(np.float64)
+    return mean, axes.T @ np.diag(spread**2) @ axes
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -106,6 +125,7 @@ class PaintingEncoder:
             code = np.load(cached)
         except (OSError, ValueError):
             code = self.session.run(None, {"painting": image[None]})[0].astype(np.float32)
+            code = np.concatenate([code, palette_statistics(np.ascontiguousarray(image[..., ::-1]))[None]], axis=1)
             try:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
@@ -119,13 +139,20 @@ class PaintingEncoder:
 
 
 def blend_codes(codes: list[np.ndarray], weights: list[float] | None = None) -> np.ndarray:
-    """The weighted mean of style codes (weights ≥ 0, normalized to sum to 1)."""
+    """Several paintings' style inputs as one (weights ≥ 0, normalized to sum to 1): the weighted
+    mean of the codes, and the colours of the paintings' pixels pooled in those proportions."""
     w = np.ones(len(codes)) if weights is None else np.asarray(weights, dtype=np.float64)
     if len(w) != len(codes):
         raise UserError(f"{len(codes)} paintings but {len(w)} weights: give one weight per painting")
     if not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
         raise UserError("painting weights must be numbers ≥ 0 with a positive sum")
-    return (np.tensordot(w / w.sum(), np.stack(codes), axes=1)).astype(np.float32)
+    w = w / w.sum()
+    stacked = np.stack([c[0] for c in codes]).astype(np.float64)
+    moments = [_palette_moments(c[-PALETTE_SIZE:]) for c in stacked]
+    mean = sum(wi * m for wi, (m, _) in zip(w, moments))
+    cov = sum(wi * (c + np.outer(m - mean, m - mean)) for wi, (m, c) in zip(w, moments))
+    code = w @ stacked[:, :-PALETTE_SIZE]
+    return np.concatenate([code, _palette_from_moments(mean, cov)])[None].astype(np.float32)
 
 
 def painting_label(paths: list[Path], weights: list[float] | None = None) -> str:

@@ -22,13 +22,15 @@ import cv2
 import numpy as np
 import torch
 
+from .checkpoints import load_checkpoint, save_checkpoint
+from .crops import PhotoCrops, split_photos, to_tensor
+from .anystyle import palette_statistics
 from .errors import UserError
 from .imageio import list_images, read_image, resize_longer_side
 from .networks import AnyStyleNet, NetConfig, PaintingEncoder
 from .palette import PaletteDistance, lab_pixels
 from .precision import autocast
 from .registry import cache_dir
-from .train import PhotoCrops, load_checkpoint, save_checkpoint, split_photos, to_tensor
 from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, balanced_style_distance, content_distance, gram_matrix, style_layer_distances, total_variation
 
 HUE_SHIFTS = (0, 60, 120, 180, 240, 300)  # degrees; a variant rotates by one of these (0: the painting as it is)
@@ -89,6 +91,9 @@ class StyleBank:
         file = cache_dir() / "anystyle" / f"bank-{key}.pt"
         if file.is_file():
             blob = torch.load(file, weights_only=True)
+            if "palette" not in blob:  # a bank from before the colour statistics
+                blob["palette"] = torch.stack([torch.from_numpy(palette_statistics(v)) for _, v in self._variants(paintings, config)])
+                save_checkpoint(file, blob)
         else:
             blob = self._build(paintings, encoder, vgg, config, log)
             file.parent.mkdir(parents=True, exist_ok=True)
@@ -97,30 +102,39 @@ class StyleBank:
         self.grams: dict[str, torch.Tensor] = blob["grams"]
         self.lab: torch.Tensor = blob["lab"]
         self.stats: torch.Tensor = blob["stats"]
+        self.palette: torch.Tensor = blob["palette"]
 
     @staticmethod
-    @torch.no_grad()
-    def _build(paintings, encoder, vgg, config: AnyStyleConfig, log) -> dict:
+    def _variants(paintings: list[Path], config: AnyStyleConfig):
+        """(name, RGB uint8 image) of every variant, in the bank's order."""
         rng = np.random.default_rng(config.seed)
-        names, grams, labs, stats = [], {k: [] for k in STYLE_LAYERS}, [], []
-        start = time.time()
-        for i, path in enumerate(paintings):
-            rgb = read_image(path)[..., ::-1]
+        for path in paintings:
+            rgb = np.ascontiguousarray(read_image(path)[..., ::-1])
             hues = [0] + list(rng.choice(HUE_SHIFTS[1:], config.hue_variants - 1, replace=False))
             for side in config.painting_sides:
-                small = resize_longer_side(np.ascontiguousarray(rgb), side, cv2.INTER_AREA)
+                small = resize_longer_side(rgb, side, cv2.INTER_AREA)
                 for hue in hues:
-                    x = to_tensor(rotate_hue(small, int(hue)))
-                    feats = vgg(x, STYLE_LAYERS)
-                    for k in STYLE_LAYERS:
-                        grams[k].append(gram_matrix(feats[k])[0])
-                    lab = lab_pixels(x)
-                    labs.append(lab[torch.randint(len(lab), (16384,))])
-                    stats.append(encoder.statistics(x)[0])
-                    names.append(f"{path.name}@{side}+{int(hue)}")
-            log(f"style bank: {i + 1}/{len(paintings)} paintings ({time.time() - start:.0f} s)")
+                    variant = rotate_hue(small, int(hue))
+                    yield f"{path.name}@{side}+{int(hue)}", variant
+
+    @classmethod
+    @torch.no_grad()
+    def _build(cls, paintings, encoder, vgg, config: AnyStyleConfig, log) -> dict:
+        names, grams, labs, stats, palettes = [], {k: [] for k in STYLE_LAYERS}, [], [], []
+        start = time.time()
+        for name, variant in cls._variants(paintings, config):
+            x = to_tensor(variant)
+            feats = vgg(x, STYLE_LAYERS)
+            for k in STYLE_LAYERS:
+                grams[k].append(gram_matrix(feats[k])[0])
+            lab = lab_pixels(x)
+            labs.append(lab[torch.randint(len(lab), (16384,))])
+            stats.append(encoder.statistics(x)[0])
+            palettes.append(torch.from_numpy(palette_statistics(variant)))
+            names.append(name)
+            log(f"style bank: {len(names)} painting variants ({time.time() - start:.0f} s)")
         return {"names": names, "grams": {k: torch.stack(v) for k, v in grams.items()},
-                "lab": torch.stack(labs), "stats": torch.stack(stats)}
+                "lab": torch.stack(labs), "stats": torch.stack(stats), "palette": torch.stack(palettes)}
 
 
 def get_batch(photos: PhotoCrops, bank: StyleBank, config: AnyStyleConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,8 +232,8 @@ def train_anystyle(config: AnyStyleConfig, resume: bool = False, log=print) -> P
             group["lr"] = lr * group["scale"]
         x, pick = get_batch(photos, bank, config, step)
         with autocast(device):
-            code = encoder.code(bank.stats[pick])
-            y = net(x, code)
+            style = torch.cat([encoder.code(bank.stats[pick]), bank.palette[pick]], 1)
+            y = net(x, style)
             terms = loss_fn(x, y.float(), pick)
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()

@@ -209,6 +209,7 @@ def export_anystyle(checkpoint: str | os.PathLike, output: str | os.PathLike) ->
     """The any-painting network as two graphs: `output` (frames and a style code in, frames out)
     and `output`'s `-encoder.onnx` sibling (a painting in, its style code out). Both are checked
     against PyTorch; returns a report dict."""
+    from .anystyle import palette_statistics
     from .stylizer import ENCODER_FORMAT, STYLE_CODE_INPUT
 
     out = check_output(output, checkpoint)
@@ -217,8 +218,9 @@ def export_anystyle(checkpoint: str | os.PathLike, output: str | os.PathLike) ->
     encoder_out = check_output(out.with_name(out.stem + "-encoder.onnx"), checkpoint)
     net, encoder, ckpt = anystyle_from_checkpoint(checkpoint)
     rng = np.random.default_rng(0)
-    code = torch.from_numpy(rng.standard_normal((1, net.code_size)).astype(np.float32))
     frame = torch.from_numpy(rng.integers(0, 256, (1, 67, 93, 3), dtype=np.uint8))
+    palette = palette_statistics(frame[0].numpy())[None]
+    code = torch.from_numpy(np.concatenate([rng.standard_normal((1, net.code_size)).astype(np.float32), palette], 1))
     names = [INPUT_NAME, STYLE_CODE_INPUT]
     model = trace_frame_graph(FrameModel(net).eval(), (frame, code), names,
                               dynamic_axes={INPUT_NAME: FRAME_AXES, OUTPUT_NAME: FRAME_AXES})
@@ -237,11 +239,12 @@ def export_anystyle(checkpoint: str | os.PathLike, output: str | os.PathLike) ->
     cpu = ["CPUExecutionProvider"]
     test = np.random.default_rng(1).integers(0, 256, (1, 101, 143, 3), dtype=np.uint8)
     got_code = ort.InferenceSession(str(encoder_out), providers=cpu).run(None, {"painting": test})[0]
-    got = ort.InferenceSession(str(out), providers=cpu).run(None, {INPUT_NAME: test, STYLE_CODE_INPUT: got_code})[0]
+    palette = palette_statistics(np.ascontiguousarray(test[0, ..., ::-1]))[None]
+    got = ort.InferenceSession(str(out), providers=cpu).run(None, {INPUT_NAME: test, STYLE_CODE_INPUT: np.concatenate([got_code, palette], 1)})[0]
     with torch.no_grad():
         x = torch.from_numpy(test).permute(0, 3, 1, 2).flip(1).float() / 255
         ref_code = encoder(x)
-        ref = net(x, ref_code).clamp(0, 1).flip(1).permute(0, 2, 3, 1).numpy()
+        ref = net(x, torch.cat([ref_code, torch.from_numpy(palette)], 1)).clamp(0, 1).flip(1).permute(0, 2, 3, 1).numpy()
     return {"output": str(out), "encoder": str(encoder_out), "shape_checked": list(test.shape), "code_diff": float(np.abs(got_code - ref_code.numpy()).max()),
             "max_abs_diff": float(np.abs(got.astype(np.float32) / 255 - ref).max()),
             "size_bytes": out.stat().st_size, "encoder_bytes": encoder_out.stat().st_size, **meta}

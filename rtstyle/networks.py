@@ -175,11 +175,28 @@ class StyleNorm(nn.Module):
         return x * scale[..., None, None] + shift[..., None, None]
 
 
+PALETTE_STATS = 15  # a painting's colours: RGB mean (3), principal axes (3×3, rows), standard deviation along each (3)
+
+
+def match_palette(rgb: torch.Tensor, palette: torch.Tensor, max_gain: float = 4.0) -> torch.Tensor:
+    """Give N×3×H×W RGB the mean and the spread along each principal colour axis of a painting
+    (N×PALETTE_STATS, `rtstyle.anystyle.palette_statistics`): the picture's own deviations from
+    its mean, measured along the painting's axes, are rescaled to the painting's spread there
+    (at most `max_gain` times, so a flat picture's noise is not blown up)."""
+    mean, axes, spread = palette[:, :3], palette[:, 3:12].reshape(-1, 3, 3), palette[:, 12:15]
+    x = rgb.flatten(2)
+    z = torch.bmm(axes, x - x.mean(2, keepdim=True))
+    gain = (spread[..., None] / (z.pow(2).mean(2, keepdim=True) + 1e-6).sqrt()).clamp(max=max_gain)
+    return (torch.bmm(axes.transpose(1, 2), z * gain) + mean[..., None]).reshape(rgb.shape)
+
+
 class AnyStyleNet(nn.Module):
     """A `TransformerNet` for any painting: every instance norm takes its scale and shift from
-    a style code (Ghiasi et al. 2017), one linear map from the code to all of them. The code
-    comes from `PaintingEncoder`, once per painting; blends of paintings are blends of codes.
-    A zero code gives the network's base style (the fast model it was initialized from)."""
+    a style code (Ghiasi et al. 2017), one linear map from the code to all of them, and the
+    output takes the painting's colour statistics (`match_palette`). The style input is the
+    code (from `PaintingEncoder`, once per painting) followed by the painting's PALETTE_STATS;
+    blends of paintings are blends of both. A zero code gives the network's base strokes (the
+    fast model it was initialized from)."""
 
     def __init__(self, config: NetConfig, code_size: int = 100):
         super().__init__()
@@ -206,13 +223,13 @@ class AnyStyleNet(nn.Module):
             norm.offsets = (params[:, start : start + c], params[:, start + c : start + 2 * c])
             start += 2 * c
 
-    def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        self.set_code(code)
-        return self.net(x)
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        self.set_code(style[:, : self.code_size])
+        return match_palette(self.net(x), style[:, self.code_size :])
 
-    def body(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        self.set_code(code)
-        return self.net.body(x)
+    def body(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        self.set_code(style[:, : self.code_size])
+        return match_palette(self.net.body(x), style[:, self.code_size :])
 
 
 class PaintingEncoder(nn.Module):
