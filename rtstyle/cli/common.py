@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Optional
+from pathlib import Path
+from typing import Any, Callable, List, Optional
 
 import typer
 
 from ..errors import UserError
 from .app import say
 
-ModelOpt = typer.Option(..., "--model", "-m", help="Bundled model name (mosaic, candy, ...) or path to an .onnx file.")
+ModelOpt = typer.Option(None, "--model", "-m", help="Bundled model name (mosaic, candy, ...) or path to an .onnx file (or use --style).")
+StyleOpt = typer.Option(None, "--style", help="Paint in the style of any painting (an image file), no training: the any-painting network (see `rtstyle info`). Repeat to blend several.")
+StyleWeightsOpt = typer.Option(None, "--style-weights", help="Blend weights for several --style paintings, e.g. 0.7,0.3 (default: equal).")
 ProviderOpt = typer.Option("auto", "--provider", help="auto (TensorRT, then CUDA, then CPU), tensorrt, cuda or cpu.")
 ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for onnxruntime (default: all cores; batch: each worker's share).")
 
 # The options of rtstyle.pipeline.Pipeline, by group: parameter name -> (type, typer option).
-NETWORK = {"model": (str, ModelOpt), "provider": (str, ProviderOpt), "threads": (Optional[int], ThreadsOpt)}
+PAINTING = {"style": (Optional[List[Path]], StyleOpt), "style_weights": (Optional[str], StyleWeightsOpt)}
+NETWORK = {"model": (Optional[str], ModelOpt), **PAINTING, "provider": (str, ProviderOpt), "threads": (Optional[int], ThreadsOpt)}
 CONTROLS = {
     "strength": (float, typer.Option(1.0, "--strength", min=0.0, max=1.0, help="How much of the style: 1 all of it, 0.5 half blended with the input, 0 none.")),
     "preserve_color": (bool, typer.Option(False, "--preserve-color", help="Keep the input's colours: only the luminance comes from the style.")),
@@ -49,6 +53,9 @@ def pipeline_options(*groups: dict[str, tuple[Any, Any]]) -> Callable:
             options = {name: values.pop(name) for name in shared}
             if "stroke_scale" in options:
                 options["stroke_scale"] = parse_stroke_scale(options["stroke_scale"])
+            if "style" in options:
+                options["style"] = options["style"] or None
+                options["style_weights"] = parse_weights(options["style_weights"])
             return command(**values, options=options)
 
         run.__signature__ = inspect.Signature([*own, *added])
@@ -59,10 +66,31 @@ def pipeline_options(*groups: dict[str, tuple[Any, Any]]) -> Callable:
     return decorate
 
 
-def build_pipeline(model, provider: str = "auto", threads: Optional[int] = None, tier: str = "quality", **options: Any):
+def parse_weights(text: Optional[str]) -> Optional[list[float]]:
+    if not text:
+        return None
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise UserError(f"--style-weights must be numbers separated by commas, got {text!r}") from None
+
+
+def check_model_or_style(model: Optional[str], style: Optional[list], folders: bool = False) -> None:
+    """Exactly one of -m and --style; painting folders only where a command steps through them."""
+    if model is None and not style:
+        raise UserError("give a model (-m mosaic, or an .onnx file) or a painting (--style PAINTING)")
+    if model is not None and style:
+        raise UserError("give either -m MODEL or --style PAINTING, not both")
+    for entry in style or []:
+        if not folders and Path(entry).is_dir():
+            raise UserError(f"--style {entry} is a folder: give painting files here (the webcam and sheet step through a folder)")
+
+
+def build_pipeline(model=None, provider: str = "auto", threads: Optional[int] = None, tier: str = "quality", **options: Any):
     """The command's Pipeline from its options; a provider fallback is said as a note."""
     from ..pipeline import Pipeline
 
+    check_model_or_style(model, options.get("style"))
     pipeline = Pipeline(model, provider=provider, threads=threads, tier=tier, **options)
     if pipeline.fallback:
         say(f"note: {pipeline.fallback}")
