@@ -43,18 +43,20 @@ _NOTICE_S = 2.5  # how long a changed setting stays on screen
 _QUIT_KEYS = {ord("q"), 27}  # 27: Esc
 _STRENGTH_STEP = 0.1
 _STROKE_STEPS = (NATIVE, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)  # '[' and ']' walk these
+_BLEND_STEP = 0.1  # '<' and '>' move a blend of paintings by this much
 KEYS = (
     ("n / p", "next / previous style"),
     ("v", "side by side with the camera"),
     ("+ / -", "strength up / down"),
     ("c", "colour: the style's / the photo's"),
     ("] / [", "bigger / smaller strokes"),
+    ("< / >", "blend of two --style paintings: towards the first / the second"),
     ("m", "mirror"),
     ("s", "snapshot"),
     ("h", "this help"),
     ("q, Esc", "quit (or close the window)"),
 )
-_KEYS_LINE = "keys: n/p style, v side by side, +/- strength, c colour, ]/[ stroke size, m mirror, s snapshot, h help, q quit"
+_KEYS_LINE = "keys: n/p style, v side by side, +/- strength, c colour, ]/[ stroke size, </> blend, m mirror, s snapshot, h help, q quit"
 
 
 @dataclass
@@ -81,6 +83,7 @@ class LiveConfig:
     virtual_camera: bool = False
     virtual_camera_backend: str | None = None
     virtual_camera_device: str | None = None
+    blend: float | None = None  # two paintings blended (the models): the second's weight, moved by '<' / '>'
 
 
 @dataclass
@@ -202,6 +205,8 @@ def run_live(
         snapshots = Path(config.record).parent if config.record else Path.cwd()
         mirror = camera if config.mirror is None else config.mirror
         state = LiveState(pipeline, models, start_index, on_status, snapshots, mirror)
+        if config.blend is not None and len(models) == 2:
+            state.blend = [models[0], models[1], config.blend]
         workers = _Workers(cap, None if camera else source_fps, state.stylize)
         stack.callback(workers.stop)
         window = None
@@ -416,6 +421,7 @@ class LiveState:
         self._notice, self._notice_until = "", 0.0
         self._swap = threading.Lock()
         self.index = index % len(models)
+        self.blend: list | None = None  # [painting, painting, weight of the second] when two are blended
         on_status(f"style {self.index + 1}/{len(models)}: {self.name}")
 
     def stylize(self, frame: np.ndarray) -> np.ndarray:
@@ -451,6 +457,8 @@ class LiveState:
             self._say("colour: the photo's" if controls.preserve_color else "colour: the style's")
         elif char in ("[", "]"):
             self._stroke(1 if char == "]" else -1, raw)
+        elif char in ("<", ",", ">", ".") and self.blend is not None:
+            self._blend(_BLEND_STEP if char in (">", ".") else -_BLEND_STEP)
         elif char == "s" and result is not None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
             path = write_image(self._snapshots / f"rtstyle-snapshot-{stamp}.png", self.view(raw, result))
@@ -493,16 +501,29 @@ class LiveState:
             text += " (network at {}x{})".format(*controls.working_size(raw.shape[1], raw.shape[0]))
         self._say(text)
 
+    def _blend(self, step: float) -> None:
+        first, second, weight = self.blend
+        self.blend[2] = weight = round(min(1.0, max(0.0, weight + step)), 2)
+        with self._swap:
+            self.pipeline.use_paintings([first, second], [1 - weight, weight])
+        self._say(f"blend: {1 - weight:.0%} {Path(first).name}, {weight:.0%} {Path(second).name}")
+
     def _switch(self, step: int) -> None:
         index = (self.index + step) % len(self.models)
         pipeline = self.pipeline
         try:
-            network = open_network(self.models[index], pipeline.provider, pipeline.threads, pipeline.tier)
+            if pipeline.paints_any:  # a painting: its code (cached once encoded), the same network
+                pipeline.stylizer.painting_encoder(self.models[index])
+            else:
+                network = open_network(self.models[index], pipeline.provider, pipeline.threads, pipeline.tier)
         except UserError as err:  # keep running with the model we have
             self._on_status(f"cannot switch to {self.models[index]}: {err}")
             return
         with self._swap:
-            pipeline.open(network)
+            if pipeline.paints_any:
+                pipeline.use_paintings([self.models[index]])
+            else:
+                pipeline.open(network)
         self.index = index
         self._on_status(f"model: {pipeline.describe()}")
         self._on_status(f"style {index + 1}/{len(self.models)}: {self.name}")

@@ -110,6 +110,11 @@ class Pipeline:
             model = open_painting_stylizer(style if isinstance(style, (list, tuple)) else [style], style_weights, provider, threads)
         self.open(model)
 
+    @property
+    def paints_any(self) -> bool:
+        """True when this pipeline runs the any-painting network (`style=`)."""
+        return getattr(self.stylizer, "painting_encoder", None) is not None
+
     def use_paintings(self, paintings: list[str | os.PathLike], weights: list[float] | None = None) -> None:
         """Paint in other paintings (or another blend) with the any-painting network already open."""
         from .anystyle import painting_paths, use_paintings

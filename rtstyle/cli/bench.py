@@ -9,13 +9,13 @@ import typer
 
 from .app import app
 from ..errors import UserError
-from .common import CONTROLS, STABILIZER, ProviderOpt, ThreadsOpt, parse_size, pipeline_options
+from .common import CONTROLS, PAINTING, STABILIZER, ProviderOpt, ThreadsOpt, build_pipeline, parse_size, pipeline_options
 
 
 @app.command()
-@pipeline_options(CONTROLS, STABILIZER)
+@pipeline_options(PAINTING, CONTROLS, STABILIZER)
 def bench(
-    model: str = typer.Option("mosaic", "--model", "-m", help="Bundled model name or .onnx path."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Bundled model name or .onnx path (default mosaic; or --style PAINTING)."),
     size: str = typer.Option("640x480", "--size"),
     provider: str = ProviderOpt,
     frames: int = typer.Option(50, "--frames"),
@@ -31,5 +31,10 @@ def bench(
 
     if tier not in ("quality", "fast"):
         raise UserError(f"--tier must be quality or fast, got {tier!r}")
-    result = run(model, size=parse_size(size), provider=provider, frames=frames, threads=threads, tier=tier, **options)
+    if options["style"]:  # the any-painting network, opened as the commands open it
+        model = build_pipeline(model, provider, threads, **options)
+        options = {}
+    else:
+        options.pop("style"), options.pop("style_weights")
+    result = run(model or "mosaic", size=parse_size(size), provider=provider, frames=frames, threads=threads, tier=tier, **options)
     print(json.dumps(result) if as_json else format_report(result))

@@ -16,8 +16,8 @@ from .common import CONTROLS, ProviderOpt, build_pipeline, pipeline_options
 @app.command()
 @pipeline_options(CONTROLS)
 def evaluate(
-    model: Optional[str] = typer.Argument(None, help="Bundled model name or .onnx path (omit with --outputs)."),
-    style: Path = typer.Option(..., "--style", "-s", help="The style image the model was trained on."),
+    model: Optional[str] = typer.Argument(None, help="Bundled model name or .onnx path (omit with --outputs; omitted alone: the any-painting network on --style)."),
+    style: Path = typer.Option(..., "--style", "-s", help="The style image the model was trained on (without MODEL: the painting the any-painting network paints in)."),
     images: Path = typer.Option(..., "--images", help="A folder of photos (best: photos not used in training), or one photo."),
     outputs: Optional[Path] = typer.Option(None, "--outputs", help="Measure existing results instead of a model's: a folder with one image per photo, named like it (or, for one photo, the result file)."),
     size: int = typer.Option(512, "--size", help="Stylize each photo with its longer side at this many pixels (the measures are still taken at 512)."),
@@ -34,7 +34,7 @@ def evaluate(
     from ..evaluate import evaluate_outputs, pair_outputs, summarize
     from ..imageio import list_images
 
-    if (model is None) == (outputs is None):
+    if model is not None and outputs is not None:
         raise UserError("give a MODEL to stylize the photos, or --outputs with results to measure (not both)")
     if size < 16:
         raise UserError(f"--size must be at least 16 pixels, got {size}")
@@ -43,7 +43,8 @@ def evaluate(
         name, controls = str(outputs), {}
         results = evaluate_outputs(style, pair_outputs(photos, outputs))
     else:
-        pipeline = build_pipeline(model, provider, **options)  # what image/video/webcam run, BGR in and out
+        painting = {"style": [style]} if model is None else {}  # no model: the any-painting network
+        pipeline = build_pipeline(model, provider, **painting, **options)  # what image/video/webcam run, BGR in and out
         name, controls = pipeline.name, {"size": size, "controls": pipeline.controls.describe()}
         results = run(lambda rgb: pipeline(rgb[..., ::-1].copy())[..., ::-1], style, photos, size=size)
     summary = {"model": name, "style": str(style), **controls,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
 from ..errors import UserError
 from .app import app
-from .common import CONTROLS, ProviderOpt, ThreadsOpt, build_pipeline, pipeline_options, say
+from .common import CONTROLS, ProviderOpt, ThreadsOpt, build_pipeline, check_model_or_style, pipeline_options, say
 
 
 @app.command()
@@ -18,6 +18,7 @@ def sheet(
     photo: Path = typer.Argument(..., help="The photo to paint."),
     output: Path = typer.Option(..., "--output", "-o", help="The sheet image (.jpg, .png, ...)."),
     models: Optional[str] = typer.Option(None, "--models", help="Comma-separated model names or .onnx files (default: every bundled style)."),
+    style: Optional[List[Path]] = typer.Option(None, "--style", help="Paintings instead of models (files, or a folder: every painting in it), each painted by the any-painting network."),
     tier: str = typer.Option("quality", "--tier", help="For bundled names: quality or fast."),
     tile: int = typer.Option(320, "--tile", min=32, help="Longer side of each tile, in pixels."),
     columns: Optional[int] = typer.Option(None, "--columns", min=1, help="Tiles per row (default: a near-square grid)."),
@@ -36,8 +37,17 @@ def sheet(
     image = read_image(photo)
     check_output(output, photo)
     styles = [m.strip() for m in models.split(",") if m.strip()] if models else bundled_styles()
+    if style:
+        from ..anystyle import painting_paths
+
+        check_model_or_style(models, style, folders=True)
+        styles = [str(p) for p in painting_paths(style)]
+        painter = build_pipeline(None, provider, threads, style=[styles[0]], **options)
 
     def load(name: str):
+        if style:
+            painter.use_paintings([name])
+            return painter
         return build_pipeline(name, provider, threads, tier, **options)
 
     def report(style: str, reason: str) -> None:

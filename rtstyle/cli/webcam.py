@@ -9,13 +9,13 @@ import typer
 
 from ..errors import UserError
 from .app import app
-from .common import CONTROLS, STABILIZER, ProviderOpt, ThreadsOpt, build_pipeline, parse_size, pipeline_options, say
+from .common import CONTROLS, PAINTING, STABILIZER, ProviderOpt, check_model_or_style, ThreadsOpt, build_pipeline, parse_size, pipeline_options, say
 
 
 @app.command()
-@pipeline_options(CONTROLS, STABILIZER)
+@pipeline_options(PAINTING, CONTROLS, STABILIZER)
 def webcam(
-    model: str = typer.Option("mosaic", "--model", "-m", help="Bundled model name or path to an .onnx file."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Bundled model name or path to an .onnx file (default mosaic; or --style PAINTING, or a folder of paintings)."),
     source: str = typer.Option("0", "--source", help="Camera index, or a video file played as if it were a camera."),
     size: Optional[str] = typer.Option(None, "--size", help="Capture size WxH to ask the camera for, e.g. 1280x720 (it says what it granted)."),
     fps: Optional[float] = typer.Option(None, "--fps", min=1, help="Frame rate to ask the camera for."),
@@ -43,6 +43,15 @@ def webcam(
         from ..videoio import check_video_output
 
         check_output(check_video_output(record))  # before the camera opens
+    live_config = LiveConfig(
+        source=int(source) if source.isdigit() else source,
+        size=parse_size(size), fps=fps, record=record, headless=headless, max_frames=max_frames,
+        mirror=mirror,
+        virtual_camera=virtual_camera, virtual_camera_device=virtual_camera_device,
+    )
+    if options["style"]:
+        return live_paintings(model, provider, threads, options, live_config)
+    model = model or "mosaic"
     network = model
     if tier == "auto" and Path(model).is_file():
         tier = "quality"  # an explicit file is used as given
@@ -61,13 +70,29 @@ def webcam(
     styles = bundled_styles()
     name = Path(model).name.removesuffix(".onnx").removesuffix("-fast")
     models = styles if name in styles and not Path(model).is_file() else [model]
-    config = LiveConfig(
-        source=int(source) if source.isdigit() else source,
-        size=parse_size(size), fps=fps, record=record, headless=headless, max_frames=max_frames,
-        mirror=mirror,
-        virtual_camera=virtual_camera, virtual_camera_device=virtual_camera_device,
-    )
-    stats = run_live(config, pipeline, models, start_index=models.index(name) if name in models else 0, on_status=say)
+    report(run_live(live_config, pipeline, models, start_index=models.index(name) if name in models else 0, on_status=say))
+
+
+def live_paintings(model, provider: str, threads: Optional[int], options: dict, config) -> None:
+    """The live loop on the any-painting network: n/p step through the paintings (a folder's
+    too); two painting files given alone are blended, and '<' / '>' move the blend."""
+    from dataclasses import replace
+
+    from ..anystyle import painting_paths
+    from ..capture import run_live
+
+    check_model_or_style(model, options["style"], folders=True)
+    paths = painting_paths(options["style"])
+    blend = len(options["style"]) == 2 and len(paths) == 2
+    weights = options.pop("style_weights")
+    weights = weights if blend else None
+    options["style"] = paths if blend else [paths[0]]
+    pipeline = build_pipeline(None, provider, threads, style_weights=weights, **options)
+    second = 0.5 if not weights else weights[1] / sum(weights)
+    report(run_live(replace(config, blend=second if blend else None), pipeline, [str(p) for p in paths], on_status=say))
+
+
+def report(stats) -> None:
     say(
         f"{stats.frames} frames shown, {stats.dropped} dropped, {stats.fps:.1f} fps; median per frame: "
         f"capture {stats.capture_ms:.1f} ms, inference {stats.inference_ms:.1f} ms, display/write {stats.display_ms:.1f} ms"
