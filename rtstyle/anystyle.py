@@ -28,6 +28,8 @@ from .registry import ANYSTYLE_ENCODER, ANYSTYLE_MODEL, cache_dir, models_dir
 ENCODE_SIDE = 512  # the painting's longer side when encoded: the size the network trained with
 MIN_SIDE = 16  # smaller paintings hold no strokes to learn from
 MAX_ASPECT = 4.0  # a wider panorama is encoded from its central 4:1 part
+LIMITS = ("it takes a painting's colours and brush texture, not its shapes or composition; strokes come at the "
+          "network's one scale (--stroke-scale resizes them); `rtstyle learn` makes a closer network for one painting")
 PALETTE_SIZE = 15  # the style input's last numbers: the painting's colours (`palette_statistics`)
 
 

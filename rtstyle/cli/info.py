@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Optional
 
 import typer
 
@@ -10,9 +11,15 @@ from .app import app
 
 
 @app.command()
-def info(as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+def info(
+    model: Optional[str] = typer.Argument(None, help="A model (.onnx file or bundled name): show its card instead."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object."),
+) -> None:
     """Versions, onnxruntime providers (listed, in use, and where one frame's nodes ran), the
-    NVIDIA libraries onnxruntime needs and which are missing, bundled models."""
+    NVIDIA libraries onnxruntime needs and which are missing, bundled models, the any-painting
+    network (--style) and its limits. With MODEL: that model's card."""
+    if model is not None:
+        return show_card(model, as_json)
     import platform
 
     import cv2
@@ -38,6 +45,7 @@ def info(as_json: bool = typer.Option(False, "--json", help="One JSON object."))
         "providers": gpuenv.provider_status(build=build),
         "models_dir": str(models_dir()),
         "models": bundled_models(),
+        "any_painting": any_painting_line(),
     }
     conflict = gpuenv.conflicting_onnxruntimes()
     if conflict:
@@ -64,3 +72,38 @@ def info(as_json: bool = typer.Option(False, "--json", help="One JSON object."))
                 print(f"{key[:-1] + ' ' + name:21} {state}")
             continue
         print(f"{key:21} {', '.join(value) if isinstance(value, list) else value}")
+
+
+def any_painting_line() -> str:
+    from ..anystyle import LIMITS
+    from ..registry import ANYSTYLE_MODEL, models_dir
+
+    path = models_dir() / f"{ANYSTYLE_MODEL}.onnx"
+    if not path.is_file():
+        return "not installed"
+    meta = model_metadata(path)
+    held = [h for h in meta.get("rtstyle.held_out", "").split(",") if h]
+    return (f"--style PAINTING: {path.name}, trained {meta.get('rtstyle.steps', '?')} steps on "
+            f"{meta.get('rtstyle.paintings', '?')} works ({len(held)} more held out to test it); {LIMITS}")
+
+
+def model_metadata(path) -> dict:
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
+def show_card(model: str, as_json: bool) -> None:
+    from ..errors import UserError
+    from ..registry import resolve_model
+
+    path = resolve_model(model)
+    try:
+        card = {"model": str(path), **model_metadata(path)}
+    except Exception:
+        raise UserError(f"{path} is not an ONNX model") from None
+    if as_json:
+        print(json.dumps(card, indent=2))
+        return
+    for key, value in card.items():
+        print(f"{key.removeprefix('rtstyle.'):21} {value}")
