@@ -54,7 +54,7 @@ def pipeline_options(*groups: dict[str, tuple[Any, Any]]) -> Callable:
             if "stroke_scale" in options:
                 options["stroke_scale"] = parse_stroke_scale(options["stroke_scale"])
             if "style" in options:
-                options["style"] = [p.resolve() for p in options["style"]] or None  # absolute: batch workers run elsewhere
+                options["style"] = [p.resolve() for p in options["style"] or []] or None  # absolute: batch workers run elsewhere
                 options["style_weights"] = parse_weights(options["style_weights"])
             return command(**values, options=options)
 
