@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="512,1080")
     ap.add_argument("--model", default=None, help="an any-painting .onnx (default: the bundled one)")
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--learned", type=Path, default=None, help="a folder of `rtstyle learn` models named like the paintings (STEM.onnx): measured too")
     ap.add_argument("--sheets", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -71,6 +72,9 @@ def main() -> None:
     rows, report = [], {}
     for painting in args.paintings:
         use_paintings(stylizer, stylizer.painting_encoder, [Path(painting)])
+        if args.learned:
+            learned = Pipeline(str(args.learned / f"{Path(painting).stem}.onnx"), threads=2)
+            tools["learn"] = lambda rgb, learned=learned: learned(np.ascontiguousarray(rgb[..., ::-1]))[..., ::-1]
         for size in (int(s) for s in args.sizes.split(",")):
             for tool, fn in tools.items():
                 summary = summarize(evaluate(fn, painting, photos, size=size))

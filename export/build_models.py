@@ -2,6 +2,7 @@
 
     python export/build_models.py            # all of them
     python export/build_models.py mosaic     # one (and its -fast tier)
+    python export/build_models.py anystyle   # the any-painting network, from models/anystyle.pt
 
 The shipped models are those with a recipe in export/recipes/ (NAME.json: the training stages,
 read by `rtstyle train --recipe`); each checkpoint is checked against its recipe's last stage
@@ -38,8 +39,17 @@ def recipe_mismatch(model: str, ckpt: dict) -> str | None:
     return ", ".join(f"{k}={v}" for k, v in diff) or None
 
 
+def build_anystyle() -> None:
+    """The any-painting network (`--style`): models/anystyle.pt ships too (`rtstyle learn` starts from it)."""
+    report = export_onnx(ROOT / "models" / "anystyle.pt", ROOT / "models" / "anystyle.onnx")
+    print(json.dumps({k: report[k] for k in ("output", "encoder", "max_abs_diff", "code_diff", "size_bytes", "encoder_bytes", "rtstyle.steps")}))
+
+
 def main(names: list[str]) -> None:
-    for name in names or shipped():
+    for name in names or [*shipped(), "anystyle"]:
+        if name == "anystyle":
+            build_anystyle()
+            continue
         for model in (name, f"{name}-fast"):
             ckpt_path = ROOT / "export" / "checkpoints" / f"{model}.pt"
             if not ckpt_path.exists():

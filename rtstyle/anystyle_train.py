@@ -134,7 +134,8 @@ class StyleBank:
             stats.append(encoder.statistics(x)[0])
             palettes.append(torch.from_numpy(palette_statistics(variant)))
             names.append(name)
-            log(f"style bank: {len(names)} painting variants ({time.time() - start:.0f} s)")
+            if len(names) % 20 == 0:
+                log(f"style bank: {len(names)} painting variants ({time.time() - start:.0f} s)")
         return {"names": names, "grams": {k: torch.stack(v) for k, v in grams.items()},
                 "lab": torch.stack(labs), "stats": torch.stack(stats), "palette": torch.stack(palettes)}
 

@@ -25,7 +25,7 @@ from .anystyle_train import AnyStyleConfig, AnyStyleLoss, StyleBank
 from .checkpoints import file_sha256, load_checkpoint, save_checkpoint
 from .crops import PhotoCrops
 from .errors import UserError
-from .imageio import IMAGE_SUFFIXES, list_images
+from .imageio import IMAGE_SUFFIXES, check_image, list_images
 from .networks import AnyStyleNet, NetConfig, OneStyleNet, PaintingEncoder
 from .outputs import check_output
 from .precision import autocast
@@ -45,7 +45,7 @@ class LearnConfig:
     size: int = 192
     batch: int = 4
     lr: float = 2e-4
-    checkpoint_seconds: float = 30.0
+    checkpoint_seconds: float = 30.0  # how often the resumable state is written
     preview_seconds: float = 60.0
     seed: int = 0
 
@@ -61,6 +61,8 @@ def photo_crops(source: str | None, config: LearnConfig) -> PhotoCrops:
         paths = list_images(path)
         if not paths:
             raise UserError(f"no images found in {path} (give a folder of photos or a video)")
+        for p in paths:  # every header, before any training: one line for a file that is no image
+            check_image(p)
         return PhotoCrops(paths, scale=512, size=config.size)
     if not path.is_file():
         raise UserError(f"--photos {path}: no such folder or video")
@@ -137,6 +139,7 @@ def learn(config: LearnConfig, resume: bool = False, log=print, progress=None) -
     validate()
     budget = config.minutes * 60
     started, saved, previewed = time.time() - elapsed, time.time(), time.time()
+    interrupted = False
     try:
         while elapsed < budget:
             x = photos.batch(config.batch, np.random.default_rng([config.seed, step]))
@@ -158,13 +161,17 @@ def learn(config: LearnConfig, resume: bool = False, log=print, progress=None) -
                 write_preview(net, photos, out)
                 previewed = time.time()
         validate()
-    finally:  # also on Ctrl-C: the best weights so far become a working model
+    except KeyboardInterrupt:  # Ctrl-C, TERM, HUP: the best weights so far become a working model
+        interrupted = True
+        raise
+    finally:
         save()
-        net.load_state_dict(best["model"])
-        card = {"painting": Path(config.painting).name, "painting_sha256": file_sha256(config.painting),
-                "steps": step, "best_step": best["step"], "minutes": round(elapsed / 60, 2),
-                "photos": str(config.photos or "shipped"), "validation_loss": round(best["loss"], 4)}
-        export_learned(net, base, card, out)
+        if interrupted or elapsed >= budget:
+            net.load_state_dict(best["model"])
+            card = {"painting": Path(config.painting).name, "painting_sha256": file_sha256(config.painting),
+                    "steps": step, "best_step": best["step"], "minutes": round(elapsed / 60, 2),
+                    "photos": str(config.photos or "shipped"), "validation_loss": round(best["loss"], 4)}
+            export_learned(net, base, card, out)
     state.unlink()  # finished: nothing to resume (a stopped run keeps it)
     return card
 

@@ -73,8 +73,10 @@ def test_codes_blend_and_change_the_picture(tiny_anystyle):
     root, paintings, _, _ = tiny_anystyle
     stylizer = open_painting_stylizer([paintings[0]], model=root / "any.onnx", provider="cpu")
     a, b = (stylizer.painting_encoder(p) for p in paintings)
-    assert a.shape == (1, 8) and not np.allclose(a, b)
-    np.testing.assert_allclose(blend_codes([a, b], [3, 1]), 0.75 * a + 0.25 * b, rtol=1e-5)
+    assert a.shape == (1, 8 + 15) and not np.allclose(a, b)  # the code, then the painting's colours
+    blend = blend_codes([a, b], [3, 1])
+    np.testing.assert_allclose(blend[:, :8], 0.75 * a[:, :8] + 0.25 * b[:, :8], rtol=1e-5)
+    np.testing.assert_allclose(blend[0, 8:11], 0.75 * a[0, 8:11] + 0.25 * b[0, 8:11], rtol=1e-5)  # mean colour
     use_paintings(stylizer, stylizer.painting_encoder, paintings, [0.5, 0.5])
     assert "painting0.png 50%" in stylizer.name
     with pytest.raises(UserError, match="weights"):
@@ -108,7 +110,147 @@ def test_bad_paintings(tmp_path):
             load_painting(tmp_path / name)
     cv2.imwrite(str(tmp_path / "grey16.png"), np.full((40, 30), 40000, np.uint16))
     cv2.imwrite(str(tmp_path / "rgba.png"), np.full((40, 30, 4), 200, np.uint8))
-    cv2.imwrite(str(tmp_path / "panorama.png"), np.zeros((10, 20000, 3), np.uint8) + 90)
+    cv2.imwrite(str(tmp_path / "panorama.png"), np.zeros((40, 20000, 3), np.uint8) + 90)
     assert load_painting(tmp_path / "grey16.png").shape == (512, 384, 3)
     assert load_painting(tmp_path / "rgba.png").dtype == np.uint8
     assert load_painting(tmp_path / "panorama.png").shape == (128, 512, 3)  # the central 4:1 part
+
+
+# The command line, on the bundled any-painting network and `rtstyle learn`.
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from media import bomb_png, make_clip  # noqa: E402
+
+RTSTYLE = [sys.executable, "-m", "rtstyle.cli"]
+
+
+def run(*args, timeout=180, env=None):
+    return subprocess.run([*RTSTYLE, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def one_line_error(result) -> str:
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("rtstyle: error:"), result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def scene(tmp_path):
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), pattern(2, 120, 90))
+    paintings = _paintings(tmp_path / "paintings")
+    return tmp_path, photo, paintings
+
+
+def test_style_in_image_video_sheet_webcam_and_bench(scene):
+    tmp, photo, (blue, orange) = scene
+    r = run("image", photo, "--style", blue, "--style", orange, "--style-weights", "0.7,0.3", "-o", tmp / "blend.png")
+    assert r.returncode == 0, r.stderr
+    assert cv2.imread(str(tmp / "blend.png")).shape == (90, 120, 3)
+    clip = make_clip(tmp / "clip.mp4", frames=12, size=(64, 48))
+    r = run("video", clip, "--style", blue, "-o", tmp / "out.mp4")
+    assert r.returncode == 0 and (tmp / "out.mp4").is_file(), r.stderr
+    r = run("sheet", photo, "--style", tmp / "paintings", "-o", tmp / "sheet.png")
+    assert r.returncode == 0 and "2 styles" in r.stderr + r.stdout, r.stderr
+    r = run("webcam", "--style", tmp / "paintings", "--source", clip, "--headless", "--max-frames", "5")
+    assert r.returncode == 0 and "style 1/2: painting0" in r.stderr + r.stdout, r.stderr
+    r = run("bench", "--style", orange, "--frames", "2", "--size", "96x64")
+    assert r.returncode == 0 and "anystyle: painting1.png" in r.stdout, r.stderr
+    assert "not both" in one_line_error(run("image", photo, "-m", "mosaic", "--style", blue, "-o", tmp / "x.png"))
+    assert "folder" in one_line_error(run("image", photo, "--style", tmp / "paintings", "-o", tmp / "x.png"))
+
+
+def test_bad_paintings_one_line_or_a_picture(scene):
+    tmp, photo, _ = scene
+    (tmp / "empty.png").write_bytes(b"")
+    (tmp / "notes.jpg").write_text("not an image")
+    cv2.imwrite(str(tmp / "tiny.png"), np.full((8, 8, 3), 120, np.uint8))
+    bomb_png(tmp / "bomb.png")
+    for bad in ("empty.png", "notes.jpg", "tiny.png", "bomb.png", "missing.png"):
+        one_line_error(run("image", photo, "--style", tmp / bad, "-o", tmp / "out.png"))
+        assert not (tmp / "out.png").exists()
+    cv2.imwrite(str(tmp / "grey.png"), np.tile(np.arange(64, dtype=np.uint8) * 4, (48, 1)))
+    cv2.imwrite(str(tmp / "deep.png"), np.full((48, 64, 3), 50000, np.uint16))
+    cv2.imwrite(str(tmp / "alpha.png"), np.dstack([np.full((48, 64, 3), 90, np.uint8), np.zeros((48, 64), np.uint8)]))
+    cv2.imwrite(str(tmp / "panorama.png"), np.tile(pattern(1, 400, 20), (1, 50, 1)))  # 20000 x 20
+    for fine in ("grey.png", "deep.png", "alpha.png", "panorama.png"):
+        r = run("image", photo, "--style", tmp / fine, "-o", tmp / f"out-{fine}")
+        assert r.returncode == 0, (fine, r.stderr)
+        assert cv2.imread(str(tmp / f"out-{fine}")).shape == (90, 120, 3)
+
+
+def _learn(tmp, painting, *extra, **kwargs):
+    return run("learn", painting, "-o", tmp / "mine.onnx", "--photos", tmp / "photos", *extra, **kwargs)
+
+
+@pytest.fixture
+def learn_scene(scene):
+    tmp, photo, paintings = scene
+    (tmp / "photos").mkdir()
+    for i in range(3):
+        cv2.imwrite(str(tmp / "photos" / f"p{i}.jpg"), pattern(i * 3 + 1, 96, 72))
+    return tmp, photo, paintings[0]
+
+
+def test_learn_end_to_end_makes_a_normal_model(learn_scene):
+    tmp, photo, painting = learn_scene
+    r = _learn(tmp, painting, "--minutes", "0.05")
+    assert r.returncode == 0, r.stderr
+    assert not (tmp / "mine.onnx.learn.pt").exists()  # finished: no state left behind
+    r = run("image", photo, "-m", tmp / "mine.onnx", "-o", tmp / "out.png")
+    assert r.returncode == 0 and cv2.imread(str(tmp / "out.png")).shape == (90, 120, 3), r.stderr
+    card = run("info", tmp / "mine.onnx").stdout
+    assert "learn.painting        painting0.png" in card and "learn.steps" in card
+
+
+def test_learn_bad_inputs_are_one_line(learn_scene, tmp_path_factory):
+    tmp, photo, painting = learn_scene
+    empty = tmp_path_factory.mktemp("empty")
+    assert "no images" in one_line_error(run("learn", painting, "-o", tmp / "a.onnx", "--photos", empty))
+    junk = tmp_path_factory.mktemp("junk")
+    (junk / "x.jpg").write_text("no")
+    one_line_error(run("learn", painting, "-o", tmp / "a.onnx", "--photos", junk))
+    one_line_error(run("learn", tmp / "photos", "-o", tmp / "a.onnx"))  # a folder is no painting
+    assert not (tmp / "a.onnx").exists()
+
+
+def test_learn_ctrl_c_keeps_a_working_model_and_a_kill_resumes(learn_scene):
+    tmp, photo, painting = learn_scene
+    proc = subprocess.Popen([*RTSTYLE, "learn", str(painting), "-o", str(tmp / "mine.onnx"), "--photos", str(tmp / "photos"),
+                             "--minutes", "5", "--checkpoint-every", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state = tmp / "mine.onnx.learn.pt"
+    deadline = time.time() + 120
+    while not state.exists() and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    r = run("image", photo, "-m", tmp / "mine.onnx", "-o", tmp / "out.png")
+    assert r.returncode == 0, r.stderr
+    proc = subprocess.Popen([*RTSTYLE, "learn", str(painting), "-o", str(tmp / "mine.onnx"), "--photos", str(tmp / "photos"),
+                             "--minutes", "5", "--checkpoint-every", "0", "--resume"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    mtime = state.stat().st_mtime
+    deadline = time.time() + 120
+    while state.stat().st_mtime == mtime and time.time() < deadline:
+        time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)  # killed mid-run: the state it last wrote resumes
+    proc.wait()
+    r = _learn(tmp, painting, "--minutes", "0.01", "--resume")
+    assert r.returncode == 0 and "resumed" in r.stderr + r.stdout, r.stderr
+
+
+def test_train_any_options_match_the_config():
+    from dataclasses import fields
+
+    from rtstyle.anystyle_train import AnyStyleConfig
+    from rtstyle.cli.train_any import DEFAULTS
+
+    defaults = {f.name: f.default for f in fields(AnyStyleConfig)}
+    assert {k: defaults[k] for k in DEFAULTS} == DEFAULTS

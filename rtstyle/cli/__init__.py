@@ -5,7 +5,7 @@ Only typer is imported at start-up; each command imports what it needs, so the r
 """
 
 # Importing a command module registers it; this order is the order of `rtstyle --help`.
-from . import image, video, webcam, sheet, export, info, train, learn, evaluate, still, bench, flicker, batch  # noqa: F401, I001
+from . import image, video, webcam, sheet, export, info, train, train_any, learn, evaluate, still, bench, flicker, batch  # noqa: F401, I001
 from .app import app, main
 
 __all__ = ["app", "main"]

@@ -18,6 +18,7 @@ def learn(
     photos: Optional[Path] = typer.Option(None, "--photos", help="A folder of your photos, or a video, to learn on (default: four public-domain photos that ship with rtstyle)."),
     minutes: float = typer.Option(6.0, "--minutes", min=0.01, help="Training time; setup and export add about a minute on 2 CPU cores."),
     resume: bool = typer.Option(False, "--resume", help="Go on from the state a stopped run left beside the output (OUTPUT.learn.pt)."),
+    checkpoint_every: float = typer.Option(30.0, "--checkpoint-every", min=0.0, help="Seconds between two saves of that state (what a killed run resumes from)."),
 ) -> None:
     """Make a fast network for one painting: starts from the any-painting network (what --style paints) and fine-tunes it for this painting."""
     from ..extras import require_training_side
@@ -27,7 +28,8 @@ def learn(
 
     from ..learn import LearnConfig, learn as run
 
-    config = LearnConfig(painting=str(painting), output=str(output), photos=str(photos) if photos else None, minutes=minutes)
+    config = LearnConfig(painting=str(painting), output=str(output), photos=str(photos) if photos else None, minutes=minutes,
+                         checkpoint_seconds=checkpoint_every)
     with Progress(TextColumn("learn"), BarColumn(), TextColumn("{task.fields[status]}"), TimeRemainingColumn(), transient=True) as bar:
         task = bar.add_task("learn", total=minutes * 60, status="")
 

@@ -1,0 +1,46 @@
+"""`rtstyle train-any`: train the any-painting network (the network behind --style)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .app import app
+from .common import say
+
+# AnyStyleConfig's defaults (rtstyle/anystyle_train.py imports torch, so the CLI cannot read them
+# at start-up; tests/test_anystyle.py checks that these match).
+DEFAULTS = {"iterations": 4000, "size": 256, "batch": 4, "lr": 1e-3, "checkpoint_every": 50}
+
+
+@app.command("train-any")
+def train_any(
+    paintings: List[Path] = typer.Argument(..., help="Style images to learn from: files or folders."),
+    data: Path = typer.Option(..., "--data", help="A folder of photos (every 20th by name is held out)."),
+    output: Path = typer.Option(..., "--output", "-o", help="The checkpoint to write (export it with `rtstyle export`)."),
+    held_out: Optional[str] = typer.Option(None, "--held-out", help="Painting file names kept out of training, comma-separated: the works to test it on."),
+    init: Optional[Path] = typer.Option(None, "--init", help="A fast-tier checkpoint to start the network from (its strokes at a zero code)."),
+    iterations: int = typer.Option(DEFAULTS["iterations"], "--iterations", min=1),
+    size: int = typer.Option(DEFAULTS["size"], "--size", min=32, help="Training crop side."),
+    batch: int = typer.Option(DEFAULTS["batch"], "--batch", min=1, help="Crops per step, each with its own painting."),
+    lr: float = typer.Option(DEFAULTS["lr"], "--lr", help="Adam's rate for the new parts (the initialized network gets a quarter), cosine to a tenth."),
+    checkpoint_every: int = typer.Option(DEFAULTS["checkpoint_every"], "--checkpoint-every", min=1, help="Steps between checkpoints."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint at --output."),
+) -> None:
+    """Train the any-painting network: a fast-tier network whose norms come from a painting's
+    code, on many paintings and photos (steps are seconds each on a CPU: see models/README.md)."""
+    from ..extras import require_training_side
+
+    require_training_side("train-any")
+    from ..anystyle_train import AnyStyleConfig, train_anystyle
+    from ..outputs import check_output
+
+    check_output(output, *paintings, *([init] if init else []))
+    config = AnyStyleConfig(paintings=[str(p) for p in paintings], data=str(data), output=str(output),
+                            held_out=[h.strip() for h in (held_out or "").split(",") if h.strip()],
+                            init=str(init) if init else None, iterations=iterations, size=size, batch=batch, lr=lr,
+                            checkpoint_every=checkpoint_every)
+    path = train_anystyle(config, resume=resume, log=say)
+    say(f"wrote {path}; export it with: rtstyle export {path} -o anystyle.onnx")
