@@ -32,7 +32,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise UserError(f"cannot load checkpoint {path} (not a safe rtstyle checkpoint): {str(e).splitlines()[0][:120]}") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "net" not in ckpt:
         raise UserError(f"{path} is not an rtstyle checkpoint (no 'model'/'net' entries)")
-    if "encoder" not in ckpt:  # an any-painting checkpoint is checked where it is built
+    if "encoder" not in ckpt and ckpt.get("kind") != "learn":  # those two are checked where they are built
         check_weights(path, ckpt)
     return ckpt
 

@@ -41,7 +41,7 @@ class LearnConfig:
     painting: str
     output: str  # the .onnx to write
     photos: str | None = None  # a folder of photos or a video; None: the photos that ship with rtstyle
-    minutes: float = 6.0  # training time (setup and export add about a minute)
+    minutes: float = 5.0  # training time (setup and export add about a minute)
     size: int = 192
     batch: int = 4
     lr: float = 2e-4
@@ -133,7 +133,7 @@ def learn(config: LearnConfig, resume: bool = False, log=print, progress=None) -
             best.update(loss=loss, model=copy.deepcopy(net.state_dict()), step=step)
 
     def save() -> None:
-        save_checkpoint(state, {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+        save_checkpoint(state, {"kind": "learn", "model": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                                 "elapsed": elapsed, "net": base["net"], "painting_sha256": file_sha256(config.painting)})
 
     validate()

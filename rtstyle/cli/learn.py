@@ -16,7 +16,7 @@ def learn(
     painting: Path = typer.Argument(..., help="The painting (any image file)."),
     output: Path = typer.Option(..., "--output", "-o", help="The .onnx model to write (use it with -m everywhere)."),
     photos: Optional[Path] = typer.Option(None, "--photos", help="A folder of your photos, or a video, to learn on (default: four public-domain photos that ship with rtstyle)."),
-    minutes: float = typer.Option(6.0, "--minutes", min=0.01, help="Training time; setup and export add about a minute on 2 CPU cores."),
+    minutes: float = typer.Option(5.0, "--minutes", min=0.01, help="Training time; setup and export add about a minute on 2 CPU cores."),
     resume: bool = typer.Option(False, "--resume", help="Go on from the state a stopped run left beside the output (OUTPUT.learn.pt)."),
     checkpoint_every: float = typer.Option(30.0, "--checkpoint-every", min=0.0, help="Seconds between two saves of that state (what a killed run resumes from)."),
 ) -> None:
