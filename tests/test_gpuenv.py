@@ -104,7 +104,7 @@ def test_info_reports_versions_placement_and_the_conflict(monkeypatch, capsys):
     from rtstyle.cli.info import info
 
     monkeypatch.setattr(gpuenv.metadata, "version", fake_versions({"onnxruntime": "1.32.0", "onnxruntime-gpu": "1.31.1"}))
-    info(as_json=True)
+    info(None, as_json=True)
     report = json.loads(capsys.readouterr().out)
     assert "pip uninstall -y onnxruntime onnxruntime-gpu" in report["onnxruntime_conflict"]
     assert report["onnxruntime_installed"] == ["onnxruntime 1.32.0", "onnxruntime-gpu 1.31.1"]
