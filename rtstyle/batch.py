@@ -59,7 +59,7 @@ class WorkerSettings:
     """What every task needs besides its file: the model, how to run it, and the Pipeline's
     other keyword options as (name, value) pairs (the per-frame controls, the stabilizer)."""
 
-    model: str
+    model: str | None  # None: the any-painting network of options' style
     provider: str = "auto"
     threads: int | None = None
     options: tuple[tuple[str, Any], ...] = ()
@@ -178,7 +178,7 @@ def plan_resources(workers: int | None, cpus: float, gpus: float, largest_node_c
 def run_batch(
     inputs: Sequence[str | os.PathLike],
     outdir: str | os.PathLike,
-    model: str,
+    model: str | None,
     *,
     workers: int | None = None,
     address: str | None = None,
@@ -191,8 +191,8 @@ def run_batch(
     """Stylize every image and video of `inputs` into `outdir` on Ray; see the module docstring.
 
     `threads` are each worker's onnxruntime threads (default: its share of the cores); `options`
-    are rtstyle.pipeline.Pipeline's other keyword options (strength, stroke_scale, stabilize, ...);
-    videos are stabilized by default.
+    are rtstyle.pipeline.Pipeline's other keyword options (strength, stroke_scale, stabilize, ...;
+    `style` with `model` None: the any-painting network); videos are stabilized by default.
     `address` names an existing cluster (as `ray.init` takes it); without it (or with "local")
     Ray is started on this machine's cores for the job, listening on loopback only (RAY_ADDRESS
     is not read), and stopped; `listen_on_network` opens it to other machines, with Ray's token
@@ -206,7 +206,7 @@ def run_batch(
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
     jobs = plan_jobs(inputs, outdir)
-    model_path = _check_model(model, provider)
+    model_path = _check_network(model, provider, options or {})
     todo = [job for job in jobs if not job.output.exists()]
     report = BatchReport(len(jobs), len(jobs) - len(todo))
     if not todo:
@@ -216,7 +216,8 @@ def run_batch(
         report.startup_s = time.perf_counter() - start
         report.workers, report.threads, report.gpus_per_worker = resources.workers, threads or resources.threads, resources.gpus
         options = {"stabilize": True, **(options or {})}
-        settings = WorkerSettings(str(model_path), provider, report.threads, tuple(sorted(options.items())))
+        hashable = {name: tuple(value) if isinstance(value, list) else value for name, value in options.items()}
+        settings = WorkerSettings(model_path, provider, report.threads, tuple(sorted(hashable.items())))
         task = ray.remote(
             num_cpus=resources.cpus, num_gpus=resources.gpus,
             max_calls=0,  # Ray's default for GPU tasks is a new process per task: a new Pipeline per file
@@ -276,13 +277,19 @@ def _worker_pipeline(settings: WorkerSettings, visible_gpus: str | None):
     return Pipeline(settings.model, provider=settings.provider, threads=settings.threads, **dict(settings.options))
 
 
-def _check_model(model: str, provider: str) -> Path:
-    """Fail before Ray starts on a model or provider that every task would fail on."""
+def _check_network(model: str | None, provider: str, options: dict[str, Any]) -> str | None:
+    """Fail before Ray starts on a model, paintings or provider that every task would fail on;
+    the model's absolute path (None for the any-painting network, `options["style"]`)."""
     from .pipeline import open_network
     from .stylizer import plan_providers
 
     plan_providers(provider)
-    return open_network(model, "cpu", 1).path.resolve()
+    if model is None:
+        from .anystyle import open_painting_stylizer
+
+        open_painting_stylizer(options.get("style") or [], options.get("style_weights"), "cpu", 1)
+        return None
+    return str(open_network(model, "cpu", 1).path.resolve())
 
 
 def _local_ray_environment(listen_on_network: bool) -> None:

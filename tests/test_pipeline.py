@@ -63,8 +63,6 @@ def test_describe_stages_and_bad_input(tiny_model):
         pipeline(np.zeros((8, 8, 3), np.float32))
     with pytest.raises(UserError, match="--stroke-scale"):
         Pipeline(tiny_model, stroke_scale="big")
-    with pytest.raises(UserError, match="not supported yet"):
-        Pipeline(tiny_model, style="painting.jpg")
 
 
 def test_import_rtstyle_loads_no_runtime():

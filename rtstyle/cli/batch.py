@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UserError
 from .app import app
-from .common import CONTROLS, NETWORK, STABILIZER, pipeline_options, say
+from .common import CONTROLS, NETWORK, STABILIZER, check_model_or_style, pipeline_options, say
 
 
 @app.command()
@@ -26,7 +26,8 @@ def batch(
     from ..batch import run_batch
 
     try:
-        network = {name: options.pop(name) for name in NETWORK}  # model, provider, threads (per worker)
+        check_model_or_style(options["model"], options["style"])
+        network = {name: options.pop(name) for name in ("model", "provider", "threads")}  # threads: per worker
         report = run_batch(inputs, output, **network, workers=workers, address=address, listen_on_network=listen_on_network, options=options)
     except KeyboardInterrupt:
         say("interrupted: finished files are in place; the same command goes on with the rest")
