@@ -32,6 +32,8 @@ def test_torch_is_in_the_train_extra_only():
     ["export", "m.pt", "-o", "m.onnx"],
     ["still", "photo.jpg", "-s", "style.jpg", "-o", "still.png"],
     ["evaluate", "mosaic", "-s", "style.jpg", "--images", "photos"],
+    ["learn", "painting.jpg", "-o", "mine.onnx"],
+    ["train-any", "paintings", "--data", "photos", "-o", "any.pt"],
 ])
 def test_training_commands_without_torch_say_what_to_install(args):
     result = run_without_torch(*args)

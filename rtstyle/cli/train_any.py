@@ -12,7 +12,7 @@ from .common import say
 
 # AnyStyleConfig's defaults (rtstyle/anystyle_train.py imports torch, so the CLI cannot read them
 # at start-up; tests/test_anystyle.py checks that these match).
-DEFAULTS = {"iterations": 4000, "size": 256, "batch": 4, "lr": 1e-3, "checkpoint_every": 50}
+DEFAULTS = {"iterations": 4000, "size": 256, "batch": 4, "lr": 1e-3, "style_weight": 5.0, "checkpoint_every": 50}
 
 
 @app.command("train-any")
@@ -26,6 +26,7 @@ def train_any(
     size: int = typer.Option(DEFAULTS["size"], "--size", min=32, help="Training crop side."),
     batch: int = typer.Option(DEFAULTS["batch"], "--batch", min=1, help="Crops per step, each with its own painting."),
     lr: float = typer.Option(DEFAULTS["lr"], "--lr", help="Adam's rate for the new parts (the initialized network gets a quarter), cosine to a tenth."),
+    style_weight: float = typer.Option(DEFAULTS["style_weight"], "--style-weight", help="Weight of the per-layer style term against the content term (1)."),
     checkpoint_every: int = typer.Option(DEFAULTS["checkpoint_every"], "--checkpoint-every", min=1, help="Steps between checkpoints."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint at --output."),
 ) -> None:
@@ -41,6 +42,6 @@ def train_any(
     config = AnyStyleConfig(paintings=[str(p) for p in paintings], data=str(data), output=str(output),
                             held_out=[h.strip() for h in (held_out or "").split(",") if h.strip()],
                             init=str(init) if init else None, iterations=iterations, size=size, batch=batch, lr=lr,
-                            checkpoint_every=checkpoint_every)
+                            style_weight=style_weight, checkpoint_every=checkpoint_every)
     path = train_anystyle(config, resume=resume, log=say)
     say(f"wrote {path}; export it with: rtstyle export {path} -o anystyle.onnx")
