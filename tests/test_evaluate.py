@@ -91,9 +91,12 @@ def test_cli_measures_existing_outputs(pair, tmp_path):
                          capture_output=True, text=True)
     assert one.returncode == 0, one.stderr
     assert "palette_rel 1.000" in one.stdout and "style_rel_layers 1.000" in one.stdout
-    for bad in (["mosaic", "--outputs", str(outputs)], [], ["--outputs", str(tmp_path / "nothing")]):
+    for bad in (["mosaic", "--outputs", str(outputs)], ["--outputs", str(tmp_path / "nothing")]):
         result = subprocess.run([*RTSTYLE, "evaluate", *bad, "-s", str(style_path), "--images", str(folder)], capture_output=True, text=True)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    painting = subprocess.run([*RTSTYLE, "evaluate", "-s", str(style_path), "--images", str(folder), "--json"],
+                              capture_output=True, text=True)  # no MODEL: the any-painting network on the style image
+    assert painting.returncode == 0 and json.loads(painting.stdout)["model"].startswith("anystyle"), painting.stderr
 
 
 def _loss(style_path, balance):
