@@ -14,7 +14,6 @@ data and held-out paintings are on its card in models/README.md. No torch here.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 
 from .errors import UserError
 from .imageio import list_images, read_image
-from .registry import ANYSTYLE_ENCODER, ANYSTYLE_MODEL, cache_dir, models_dir
+from .registry import ANYSTYLE_ENCODER, ANYSTYLE_MODEL, cache_dir, file_sha256, models_dir
 
 ENCODE_SIDE = 512  # the painting's longer side when encoded: the size the network trained with
 MIN_SIDE = 16  # smaller paintings hold no strokes to learn from
@@ -83,14 +82,6 @@ def _palette_moments(palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, axes.T @ np.diag(spread**2) @ axes
 
 
-def file_digest(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class PaintingEncoder:
     """Style codes of paintings, from the encoder graph, cached in memory and on disk by the
     painting file's hash (and the encoder's)."""
@@ -113,12 +104,12 @@ class PaintingEncoder:
             raise UserError(f"cannot load the painting encoder {self.path}: {str(e).splitlines()[0][:160]}") from None
         if self.session.get_modelmeta().custom_metadata_map.get("rtstyle.format") != ENCODER_FORMAT:
             raise UserError(f"{self.path} is not an rtstyle painting encoder")
-        self.key = file_digest(self.path)[:16]
+        self.key = file_sha256(self.path)[:16]
         self.codes: dict[str, np.ndarray] = {}
 
     def __call__(self, painting: str | os.PathLike) -> np.ndarray:
         """The 1×code_size float32 style code of a painting file."""
-        digest = file_digest(painting) if Path(painting).is_file() else ""
+        digest = file_sha256(painting) if Path(painting).is_file() else ""
         if digest in self.codes:
             return self.codes[digest]
         image = load_painting(painting)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -10,10 +9,6 @@ import torch
 
 from .errors import UserError
 from .outputs import atomic_output
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from .checkpoints import file_sha256
+from .registry import file_sha256
 from .errors import UserError
 from .imageio import list_images, read_image, resize_longer_side
 from .outputs import atomic_output

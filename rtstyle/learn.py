@@ -22,14 +22,14 @@ import torch
 
 from .anystyle import load_painting, palette_statistics
 from .anystyle_train import AnyStyleConfig, AnyStyleLoss, StyleBank
-from .checkpoints import file_sha256, load_checkpoint, save_checkpoint
+from .checkpoints import load_checkpoint, save_checkpoint
 from .crops import PhotoCrops
 from .errors import UserError
 from .imageio import IMAGE_SUFFIXES, check_image, list_images
 from .networks import AnyStyleNet, NetConfig, OneStyleNet, PaintingEncoder
 from .outputs import check_output
 from .precision import autocast
-from .registry import ANYSTYLE_MODEL, models_dir
+from .registry import ANYSTYLE_MODEL, file_sha256, models_dir
 from .vgg import VGG19
 
 VALIDATE_EVERY = 20  # steps between two measurements of the fixed validation batch

@@ -6,6 +6,7 @@ there); in a source checkout they are read from the top-level `models/` directly
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -19,6 +20,15 @@ def cache_dir() -> Path:
     """The user cache folder (dequantized VGG weights, TensorRT engines)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "rtstyle"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MB chunks (models, paintings, checkpoints)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def models_dir() -> Path:

@@ -18,7 +18,6 @@ real-time path and must import fast.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -36,7 +35,7 @@ import onnxruntime as ort
 
 from . import gpuenv
 from .errors import UserError
-from .registry import cache_dir, resolve_model
+from .registry import cache_dir, file_sha256, resolve_model
 
 FORMAT = "rtstyle-bgr-uint8-nhwc-v1"  # written by export.py into the model's metadata
 ENCODER_FORMAT = "rtstyle-painting-encoder-v1"  # the any-painting model's encoder: painting in, style code out
@@ -71,11 +70,7 @@ def tensorrt_present() -> bool:
 def model_key(path: str | os.PathLike) -> str:
     """The TensorRT engine cache prefix for a model: a hash of the file's bytes (read in 1 MB
     chunks), so a retrained model under the same name never loads the old engine."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return f"rtstyle_{digest.hexdigest()[:16]}"
+    return f"rtstyle_{file_sha256(path)[:16]}"
 
 
 def check_model_file(path: Path) -> None:

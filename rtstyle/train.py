@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import torch
 
-from .checkpoints import file_sha256, load_checkpoint, save_checkpoint
+from .checkpoints import load_checkpoint, save_checkpoint
 from .crops import PhotoCrops, TeacherCrops, split_photos, to_batch, to_tensor
 from .distributed import (Ranks, any_rank, data_parallel, local_rows, mean_over_ranks, rank_zero_first, start_distributed,
                           stop_distributed)
@@ -29,6 +29,7 @@ from .imageio import read_image, resize_longer_side, write_image
 from .losses import PerceptualLoss, add_input_noise, distillation_loss, stability_term
 from .networks import NetConfig, build_network
 from .precision import autocast, pick_device
+from .registry import file_sha256
 from .trainconfig import TrainConfig, check_config
 
 # Names that callers import from here, defined in the modules above.
