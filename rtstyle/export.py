@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import UserError
-from .networks import _pad_amount, build_network
+from .networks import RUN_PALETTE_SAMPLE, _pad_amount, build_network
 from .onnxgraph import fold_constants, tensorrt_blockers
 from .outputs import atomic_output, check_output
 from .stylizer import FORMAT
@@ -250,7 +250,7 @@ def export_anystyle(checkpoint: str | os.PathLike, output: str | os.PathLike) ->
     with torch.no_grad():
         x = torch.from_numpy(test).permute(0, 3, 1, 2).flip(1).float() / 255
         ref_code = encoder(x)
-        ref = net(x, torch.cat([ref_code, torch.from_numpy(palette)], 1)).clamp(0, 1).flip(1).permute(0, 2, 3, 1).numpy()
+        ref = net(x, torch.cat([ref_code, torch.from_numpy(palette)], 1), RUN_PALETTE_SAMPLE).clamp(0, 1).flip(1).permute(0, 2, 3, 1).numpy()
     return {"output": str(out), "encoder": str(encoder_out), "shape_checked": list(test.shape), "code_diff": float(np.abs(got_code - ref_code.numpy()).max()),
             "max_abs_diff": float(np.abs(got.astype(np.float32) / 255 - ref).max()),
             "size_bytes": out.stat().st_size, "encoder_bytes": encoder_out.stat().st_size, **meta}

@@ -191,7 +191,7 @@ def export_learned(net: OneStyleNet, base: dict, card: dict, out: Path) -> None:
     from .stylizer import FORMAT
 
     example = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, 67, 93, 3), dtype=np.uint8))
-    model = trace_frame_graph(FrameModel(net.eval()).eval(), (example,), ["frame"])
+    model = trace_frame_graph(FrameModel(net.folded().eval()).eval(), (example,), ["frame"])
     meta = {"rtstyle.format": FORMAT, "rtstyle.name": out.stem, "rtstyle.style": card["painting"], "rtstyle.tier": "fast",
             "rtstyle.arch": base["net"]["arch"], "rtstyle.precision": "fp32", "rtstyle.steps": str(card["steps"]),
             **{f"rtstyle.learn.{k}": str(v) for k, v in card.items()}}

@@ -178,16 +178,25 @@ class StyleNorm(nn.Module):
 PALETTE_STATS = 15  # a painting's colours: RGB mean (3), principal axes (3×3, rows), standard deviation along each (3)
 
 
-def match_palette(rgb: torch.Tensor, palette: torch.Tensor, max_gain: float = 4.0) -> torch.Tensor:
+def match_palette(rgb: torch.Tensor, palette: torch.Tensor, max_gain: float = 4.0, sample: int = 1) -> torch.Tensor:
     """Give N×3×H×W RGB the mean and the spread along each principal colour axis of a painting
     (N×PALETTE_STATS, `rtstyle.anystyle.palette_statistics`): the picture's own deviations from
     its mean, measured along the painting's axes, are rescaled to the painting's spread there
-    (at most `max_gain` times, so a flat picture's noise is not blown up)."""
+    (at most `max_gain` times, so a flat picture's noise is not blown up). The statistics are
+    taken on every `sample`-th pixel each way; the change is one 3×3 colour matrix and a shift."""
     mean, axes, spread = palette[:, :3], palette[:, 3:12].reshape(-1, 3, 3), palette[:, 12:15]
-    x = rgb.flatten(2)
-    z = torch.matmul(axes, x - x.mean(2, keepdim=True))  # one palette for all images, or one each
+    s = rgb[..., ::sample, ::sample].flatten(2)
+    centre = s.mean(2, keepdim=True)
+    z = torch.matmul(axes, s - centre)  # one palette for all images, or one each
     gain = (spread[..., None] / (z.pow(2).mean(2, keepdim=True) + 1e-6).sqrt()).clamp(max=max_gain)
-    return (torch.matmul(axes.transpose(1, 2), z * gain) + mean[..., None]).reshape(rgb.shape)
+    colour = torch.matmul(axes.transpose(1, 2), gain * axes)
+    return (torch.matmul(colour, rgb.flatten(2) - centre) + mean[..., None]).reshape(rgb.shape)
+
+
+# The run-time graphs measure the palette on every third pixel each way: a ninth of the work, and
+# odd, so that it does not lock onto the network's 2-pixel checker (an even step reads one phase
+# of it: 15 levels off on average; every third pixel: 0.3).
+RUN_PALETTE_SAMPLE = 3
 
 
 class AnyStyleNet(nn.Module):
@@ -223,9 +232,9 @@ class AnyStyleNet(nn.Module):
             norm.offsets = (params[:, start : start + c], params[:, start + c : start + 2 * c])
             start += 2 * c
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style: torch.Tensor, palette_sample: int = 1) -> torch.Tensor:
         self.set_code(style[:, : self.code_size])
-        return match_palette(self.net(x), style[:, self.code_size :])
+        return match_palette(self.net(x), style[:, self.code_size :], sample=palette_sample)
 
     def body(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """The network on a padded frame, before its colours (`finish` them once cropped)."""
@@ -233,7 +242,8 @@ class AnyStyleNet(nn.Module):
         return self.net.body(x)
 
     def finish(self, y: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        return match_palette(y, style[:, self.code_size :])
+        """The colours of the run-time graphs (`forward`, for training, measures every pixel by default)."""
+        return match_palette(y, style[:, self.code_size :], sample=RUN_PALETTE_SAMPLE)
 
 
 class OneStyleNet(nn.Module):
@@ -252,6 +262,39 @@ class OneStyleNet(nn.Module):
 
     def finish(self, y: torch.Tensor) -> torch.Tensor:
         return self.net.finish(y, self.style)
+
+    def folded(self) -> "FoldedStyleNet":
+        """The same network with the style's norm offsets folded into plain instance norms (for export)."""
+        return FoldedStyleNet(self)
+
+
+class FoldedStyleNet(nn.Module):
+    """A `OneStyleNet` as an ordinary `TransformerNet` (each norm's scale and shift the base plus
+    the style's offset) followed by its painting's colours: the graph of a bundled fast model
+    plus the colour step, without a per-norm multiply and add over the feature maps."""
+
+    def __init__(self, one: OneStyleNet):
+        super().__init__()
+        any_net = one.net
+        self.net, self.stride = TransformerNet(any_net.config), one.stride
+        weights = any_net.net.state_dict()
+        with torch.no_grad():
+            any_net.set_code(one.style[:1, : any_net.code_size])
+            for name, module in any_net.net.named_modules():
+                if isinstance(module, StyleNorm):
+                    weights[f"{name}.weight"] = module.weight + module.offsets[0][0]
+                    weights[f"{name}.bias"] = module.bias + module.offsets[1][0]
+        self.net.load_state_dict(weights)
+        self.register_buffer("palette", one.style[:1, any_net.code_size :].detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return match_palette(self.net(x), self.palette)
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.body(x)
+
+    def finish(self, y: torch.Tensor) -> torch.Tensor:
+        return match_palette(y, self.palette, sample=RUN_PALETTE_SAMPLE)
 
 
 class PaintingEncoder(nn.Module):
