@@ -20,11 +20,12 @@ from rtstyle.pipeline import Pipeline
 from rtstyle.temporal import Stabilizer, warping_error
 from rtstyle.videoio import open_input, played_bgr
 
-SETTINGS = {
-    "ultrafast, half size": dict(preset=cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, scale=0.5),
-    "fast, half size": dict(preset=cv2.DISOPTICAL_FLOW_PRESET_FAST, scale=0.5),
-    "ultrafast, full size": dict(preset=cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, scale=1.0),
-    "fast, full size": dict(preset=cv2.DISOPTICAL_FLOW_PRESET_FAST, scale=1.0),
+U, F = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, cv2.DISOPTICAL_FLOW_PRESET_FAST
+SETTINGS = {  # the flow preset, its scale, and the grey-level change that marks a pixel unreliable
+    "ultrafast, half, 0.05": dict(preset=U, scale=0.5, change_threshold=0.05),
+    "fast, half, 0.05": dict(preset=F, scale=0.5, change_threshold=0.05),
+    "fast, half, 0.08": dict(preset=F, scale=0.5, change_threshold=0.08),
+    "fast, full, 0.08": dict(preset=F, scale=1.0, change_threshold=0.08),
 }
 
 

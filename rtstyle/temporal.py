@@ -263,7 +263,7 @@ class Stabilizer:
         strength: float = 0.6,
         scale: float = 0.5,
         preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST,
-        change_threshold: float = 0.05,
+        change_threshold: float = 0.08,
         cut_fraction: float = 0.5,
         feather: int = 2,
     ):
