@@ -254,3 +254,28 @@ def test_train_any_options_match_the_config():
 
     defaults = {f.name: f.default for f in fields(AnyStyleConfig)}
     assert {k: defaults[k] for k in DEFAULTS} == DEFAULTS
+
+
+def test_a_fixed_style_folds_into_plain_norms_and_the_sampled_colour_step_stays_close():
+    """learn's export: the style's norm offsets folded into plain instance norms give the same
+    network; the run-time colour step (statistics on every third pixel) stays near the exact one."""
+    import torch
+
+    from rtstyle.anystyle import palette_statistics
+    from rtstyle.networks import RUN_PALETTE_SAMPLE, AnyStyleNet, NetConfig, OneStyleNet, StyleNorm, match_palette
+
+    torch.manual_seed(0)
+    net = AnyStyleNet(NetConfig(arch="fast", channels=(4, 8), residual_blocks=1), code_size=8)
+    torch.nn.init.normal_(net.to_norms.weight, std=0.3)  # a real style moves the norms (zero-init moves nothing)
+    painting = cv2.cvtColor(pattern(0, 64, 48), cv2.COLOR_BGR2RGB)
+    style = torch.cat([torch.randn(1, 8), torch.from_numpy(palette_statistics(painting))[None]], 1)
+    one = OneStyleNet(net, style).eval()
+    folded = one.folded().eval()
+    assert not any(isinstance(m, StyleNorm) for m in folded.modules())
+    x = torch.rand(1, 3, 40, 56)
+    with torch.no_grad():
+        assert torch.allclose(one(x), folded(x), atol=1e-5)
+        y = folded.body(x)
+        exact, sampled = match_palette(y, folded.palette), folded.finish(y)
+    assert RUN_PALETTE_SAMPLE % 2 == 1  # an even step reads one phase of a 2-pixel checker
+    assert (exact - sampled).abs().mean() < 0.02 and not torch.equal(exact, sampled)
