@@ -116,8 +116,10 @@ def test_a_stop_signal_leaves_a_playable_partial_video_and_exits_128_plus_it(tin
     """Ctrl-C, SIGTERM and SIGHUP alike (issue 36): ffmpeg's behaviour."""
     clip = make_clip(tmp_path / "long.mp4", frames=600, size=(320, 240), fps=30, audio=True)
     out = tmp_path / "out.mp4"
+    # As from a terminal: a run under `nohup` inherits SIGHUP ignored, and rtstyle leaves it so.
     proc = subprocess.Popen([*RTSTYLE, "video", str(clip), "-m", str(tiny_model), "-o", str(out), "--no-stabilize"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and not [p for p in tmp_path.iterdir() if "partial" in p.name]:
         time.sleep(0.05)
