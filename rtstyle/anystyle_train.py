@@ -4,9 +4,10 @@ Each step draws a batch of photo crops and, for each crop, one painting from the
 (every training painting at two sizes, with and without a hue rotation, so colours the
 paintings lack are seen too). The loss is the perceptual loss of `rtstyle.train`, per crop
 against its own painting: content_rel + style_weight · per-layer style_rel + palette_weight ·
-the Lab palette distance over the photo's + tv_weight · total variation. The paintings'
-Grams, Lab pixels and VGG statistics are computed once (the bank, cached on disk), so a step
-runs VGG19 only on the photos and the outputs. The network starts from a trained fast-tier
+the Lab palette distance over the photo's + tv_weight · total variation + checker_weight ·
+the 2-pixel checker's energy. The paintings' Grams, Lab pixels and VGG statistics are
+computed once (the bank, cached on disk), so a step runs VGG19 only on the photos and the
+outputs. The network starts from a trained fast-tier
 model (`init`): with a zero code it is that model, and the code learns to move away from it.
 """
 
@@ -31,7 +32,8 @@ from .networks import AnyStyleNet, NetConfig, PaintingEncoder
 from .palette import PaletteDistance, lab_pixels
 from .precision import autocast
 from .registry import cache_dir
-from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGG19, balanced_style_distance, content_distance, gram_matrix, style_layer_distances, total_variation
+from .vgg import (CONTENT_LAYER, STYLE_LAYERS, VGG19, balanced_style_distance, checker_energy, content_distance, gram_matrix,
+                  style_layer_distances, total_variation)
 
 HUE_SHIFTS = (0, 60, 120, 180, 240, 300)  # degrees; a variant rotates by one of these (0: the painting as it is)
 
@@ -52,6 +54,7 @@ class AnyStyleConfig:
     style_weight: float = 5.0
     palette_weight: float = 2.0
     tv_weight: float = 0.3
+    checker_weight: float = 200.0  # against the 2-pixel checker of the pixel-shuffle output (vgg.checker_energy)
     style_layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 0.5)
     code_size: int = 100
     hue_variants: int = 2  # per painting and size: the original and this many - 1 random hue rotations
@@ -176,9 +179,10 @@ class AnyStyleLoss(torch.nn.Module):
             "style": style.mean(),
             "palette": palette.mean(),
             "tv": total_variation(outputs.float()).mean(),
+            "checker": checker_energy(outputs.float()).mean(),
         }
         terms["loss"] = (c.content_weight * terms["content"] + c.style_weight * terms["style"]
-                         + c.palette_weight * terms["palette"] + c.tv_weight * terms["tv"])
+                         + c.palette_weight * terms["palette"] + c.tv_weight * terms["tv"] + c.checker_weight * terms["checker"])
         return terms
 
 

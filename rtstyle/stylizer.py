@@ -466,7 +466,7 @@ class Stylizer:
         if frame.dtype != np.uint8 or frame.ndim not in (3, 4) or frame.shape[-1] != 3:
             raise ValueError(f"expected uint8 H×W×3 BGR frames, got {frame.dtype} {frame.shape}")
         batch = frame[None] if frame.ndim == 3 else frame
-        extra = self._code_feed()
+        extra = self.code_feed()
         with _run_errors(self.path, batch.shape):
             if self._binding is not None:
                 out = self._binding(batch, extra)
@@ -477,7 +477,8 @@ class Stylizer:
 
     stylize = __call__
 
-    def _code_feed(self) -> dict[str, np.ndarray]:
+    def code_feed(self) -> dict[str, np.ndarray]:
+        """The inputs besides the frame: an any-painting model's style code ({} for the others)."""
         if not self.code_size:
             return {}
         if self.style_code is None:

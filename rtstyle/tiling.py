@@ -14,6 +14,11 @@ shrunk copy are those of another scale, and blotches appear. Here the statistics
 - with every statistic fixed the network is a local operator, so overlapping tiles (overlap >
   receptive field) give the whole-picture result, to a level of rounding.
 
+The colour step of the any-painting and `learn` models (`networks.match_palette`) measures the
+whole picture too: the mean and covariance of its input are summed over the tiles' cores, and
+the graph's strided sample of that input becomes a graph input, fed six colours with exactly
+that mean and covariance.
+
 Memory is one tile's worth whatever the picture size; the price is time: each cut graph is run
 over the whole picture (a 12 MP photo, quality tier, CPU: 956 s and 2.5 GB against 186 s and
 10.3 GB whole).
@@ -82,7 +87,8 @@ class TiledStylizer:
         graphs = self.graphs()
         tiles = _Tiles(frame.shape[0], frame.shape[1], self.tile_side, self.overlap, graphs.multiple)
         self.last_tiles = len(tiles.boxes)
-        return graphs.run_tiled(frame, tiles, graphs.measure(frame, tiles))
+        feeds = {**self.stylizer.code_feed(), **graphs.measure(frame, tiles, self.stylizer.code_feed())}
+        return graphs.run_tiled(frame, tiles, feeds)
 
     stylize = __call__
 
@@ -128,10 +134,11 @@ class _NormGraphs:
         if not norms:
             raise UserError(
                 f"{stylizer.path} has no instance normalization, so a picture over its memory budget cannot run in tiles; "
-                f"use --max-side or a smaller --stroke-scale (or a larger {BUDGET_VAR})"
+                f"use --max-side or a larger --stroke-scale (or a larger {BUDGET_VAR})"
             )
         weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
         self.input_name, self.output_name = stylizer.input_name, stylizer.output_name
+        self.code_inputs = [i.name for i in model.graph.input if i.name != self.input_name and i.name not in weights]
         self.layers = []  # (γ, β, ε, name of the normalized tensor, names of a and c) per normalization
         nodes = []
         for node in model.graph.node:
@@ -153,19 +160,36 @@ class _NormGraphs:
         kept = [i for i in model.graph.initializer if i.name in used]
         del model.graph.initializer[:]
         model.graph.initializer.extend(kept)
+        # An any-painting model's style code is an input of every cut. The colour step's sample of
+        # its input (strided Slices: nothing else in these graphs strides) becomes a graph input.
+        strided = [n for n in nodes if n.op_type == "Slice" and len(n.input) > 4 and np.any(weights.get(n.input[4], 1) > 1)]
+        self.palette_input = self.palette_sample = None
+        if strided:
+            sliced = {n.output[0] for n in strided}
+            self.palette_input = next(n.input[0] for n in strided if n.input[0] not in sliced)
+            self.palette_sample = next(n.output[0] for n in strided if n.output[0] not in {m.input[0] for m in strided})
+            self.palette_step = int(np.max(weights[strided[0].input[4]]))
+            kept_nodes = [n for n in model.graph.node if n.output[0] not in sliced]
+            del model.graph.node[:]
+            model.graph.node.extend(kept_nodes)
+            model.graph.input.append(helper.make_tensor_value_info(self.palette_sample, onnx.TensorProto.FLOAT, [1, 3, 1, None]))
         self.fixed = model
         # The extractor names a cut's output from value_info: the normalized tensors get one.
-        model.graph.value_info.extend([helper.make_tensor_value_info(layer[3], onnx.TensorProto.FLOAT, None) for layer in self.layers])
+        cut_outputs = [layer[3] for layer in self.layers] + ([self.palette_input] if strided else [])
+        model.graph.value_info.extend([helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in cut_outputs])
         extractor = Extractor(model)
+        coefficients = [n for layer in self.layers for n in layer[4:]]
         self.cuts = [
-            extractor.extract_model([self.input_name, *(n for layer in self.layers[:k] for n in layer[4:])], [layer[3]])
+            extractor.extract_model([self.input_name, *self.code_inputs, *(n for layer in self.layers[:k] for n in layer[4:])], [layer[3]])
             for k, layer in enumerate(self.layers)
         ]
+        self.palette_cut = extractor.extract_model([self.input_name, *self.code_inputs, *coefficients], [self.palette_input]) if strided else None
         session = stylizer.session
         self._options = session.get_session_options()
         # Not TensorRT: it would build an engine for every cut graph and tile shape.
         self._providers = [p for p in session.get_providers() if p != "TensorrtExecutionProvider"]
         self._provider_options = [session.get_provider_options().get(p, {}) for p in self._providers]
+        self.code_feed = stylizer.code_feed()  # for the probe; each picture runs with the stylizer's painting then
         self.multiple, self.bytes_per_pixel = self._probe()
 
     def _session(self, model) -> ort.InferenceSession:
@@ -176,7 +200,7 @@ class _NormGraphs:
         """The largest downsampling factor of a normalized tensor (the graph pads the picture to a
         multiple of it), and the estimated peak bytes per pixel of a whole-picture run."""
         side = 64
-        feeds = {self.input_name: np.zeros((1, side, side, 3), np.uint8)}
+        feeds = {self.input_name: np.zeros((1, side, side, 3), np.uint8), **self.code_feed}
         for gamma, beta, eps, x, a, c in self.layers:
             feeds[a] = np.ones((1, len(gamma), 1, 1), np.float32)
             feeds[c] = np.zeros((1, len(gamma), 1, 1), np.float32)
@@ -188,9 +212,9 @@ class _NormGraphs:
         per_pixel = max(shape[1] * shape[2] * shape[3] / side**2 for shape in shapes)  # channels / stride²
         return multiple, _LIVE_TENSORS * 4 * per_pixel
 
-    def measure(self, frame: np.ndarray, tiles: _Tiles) -> dict[str, np.ndarray]:
+    def measure(self, frame: np.ndarray, tiles: _Tiles, code_feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The a and c inputs of every normalization, from the statistics of the whole picture."""
-        feeds: dict[str, np.ndarray] = {}
+        feeds: dict[str, np.ndarray] = dict(code_feed)
         for cut, (gamma, beta, eps, x, a, c) in zip(self.cuts, self.layers):
             session = self._session(cut)  # one at a time: each keeps its own memory arena
             sums, squares, count = np.zeros(len(gamma)), np.zeros(len(gamma)), 0
@@ -210,15 +234,42 @@ class _NormGraphs:
             feeds[a] = scale.reshape(1, -1, 1, 1).astype(np.float32)
             feeds[c] = (beta - mean * scale).reshape(1, -1, 1, 1).astype(np.float32)
         feeds.pop(self.input_name, None)
-        return feeds
+        return {k: v for k, v in feeds.items() if k not in code_feed}
+
+    def _palette_moments(self, frame: np.ndarray, tiles: _Tiles, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and covariance of the colour step's input over the whole picture, on the pixels a
+        whole-picture run samples (every `palette_step`-th row and column from the top left)."""
+        session, step = self._session(self.palette_cut), self.palette_step
+        sums, products, count = np.zeros(3), np.zeros((3, 3)), 0
+        for (y0, y1, x0, x1), (cy0, cy1, cx0, cx1) in tiles.boxes:
+            rgb = session.run(None, {**feeds, self.input_name: np.ascontiguousarray(frame[y0:y1, x0:x1])[None]})[0][0]
+            core = rgb[:, cy0 - y0 + (-cy0) % step : cy1 - y0 : step, cx0 - x0 + (-cx0) % step : cx1 - x0 : step]
+            pixels = core.reshape(3, -1).astype(np.float64)
+            sums += pixels.sum(1)
+            products += pixels @ pixels.T
+            count += pixels.shape[1]
+        mean = sums / count
+        return mean, products / count - np.outer(mean, mean)
 
     def run_tiled(self, frame: np.ndarray, tiles: _Tiles, coefficients: dict[str, np.ndarray]) -> np.ndarray:
-        """Stylize `frame` tile by tile with the given normalization inputs; each tile's core is kept."""
+        """Stylize `frame` tile by tile with the given normalization inputs (and style code); each
+        tile's core is kept."""
         session = self._session(self.fixed)
         out = np.empty_like(frame)
         feeds = dict(coefficients)
+        if self.palette_sample:
+            feeds[self.palette_sample] = _colours_with_moments(*self._palette_moments(frame, tiles, feeds))
         for (y0, y1, x0, x1), (cy0, cy1, cx0, cx1) in tiles.boxes:
             feeds[self.input_name] = np.ascontiguousarray(frame[y0:y1, x0:x1])[None]
             result = session.run([self.output_name], feeds)[0][0]
             out[cy0:cy1, cx0:cx1] = result[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
         return out
+
+
+def _colours_with_moments(mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """Six RGB colours (1×3×1×6) whose mean and covariance are exactly these: mean ± √3 times
+    each column of the covariance's square root."""
+    variances, vectors = np.linalg.eigh(cov)
+    root = vectors * np.sqrt(np.clip(variances, 0, None))
+    colours = np.concatenate([mean[:, None] + np.sqrt(3) * root, mean[:, None] - np.sqrt(3) * root], axis=1)
+    return colours[None, :, None, :].astype(np.float32)

@@ -228,3 +228,17 @@ def total_variation(images: torch.Tensor) -> torch.Tensor:
     dx = (images[..., :, 1:] - images[..., :, :-1]).abs().mean(dim=(1, 2, 3))
     dy = (images[..., 1:, :] - images[..., :-1, :]).abs().mean(dim=(1, 2, 3))
     return dx + dy
+
+
+def checker_energy(images: torch.Tensor, window: int = 4) -> torch.Tensor:
+    """How strongly the picture alternates from one pixel to the next (the 2-pixel checker and
+    stripes a pixel shuffle makes), one value per image: the picture times each of the three
+    alternating ±1 patterns, averaged over `window`² blocks, squared and averaged. Texture
+    that merely has fine detail averages out; a pattern locked to the pixel grid does not."""
+    h, w = images.shape[-2:]
+    i = torch.arange(h, device=images.device).remainder(2).mul(-2).add(1).to(images.dtype)[:, None]
+    j = torch.arange(w, device=images.device).remainder(2).mul(-2).add(1).to(images.dtype)[None, :]
+    total = images.new_zeros(images.shape[0])
+    for sign in (i.expand(h, w), j.expand(h, w), i * j):
+        total = total + F.avg_pool2d(images * sign, window).pow(2).mean(dim=(1, 2, 3))
+    return total

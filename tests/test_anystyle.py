@@ -60,11 +60,13 @@ def tiny_anystyle(tmp_path_factory):
 def test_training_resumes_and_export_matches_pytorch(tiny_anystyle):
     import torch
 
+    from rtstyle.export import CODE_TOLERANCE
+
     root, _, logs, report = tiny_anystyle
     assert any("resumed" in line and "step 2" in line for line in logs)
     assert torch.load(root / "any.pt", weights_only=True)["step"] == 3
     assert (root / "any-encoder.onnx").is_file()
-    assert report["max_abs_diff"] <= 1 / 255 and report["code_diff"] < 0.05  # z-scored tiny statistics amplify float32 rounding
+    assert report["max_abs_diff"] <= 1 / 255 and report["code_diff"] <= CODE_TOLERANCE  # z-scored tiny statistics amplify rounding
 
 
 def test_codes_blend_and_change_the_picture(tiny_anystyle):
@@ -279,3 +281,19 @@ def test_a_fixed_style_folds_into_plain_norms_and_the_sampled_colour_step_stays_
         exact, sampled = match_palette(y, folded.palette), folded.finish(y)
     assert RUN_PALETTE_SAMPLE % 2 == 1  # an even step reads one phase of a 2-pixel checker
     assert (exact - sampled).abs().mean() < 0.02 and not torch.equal(exact, sampled)
+
+
+def test_a_painting_runs_in_tiles_with_the_whole_pictures_colours(tmp_path):
+    """Over the memory budget, the any-painting network runs in tiles; its colour step measures
+    the whole picture (as its norms do), so the tiles give the whole picture's result, no seams."""
+    from rtstyle.anystyle import open_painting_stylizer
+    from rtstyle.tiling import TiledStylizer
+
+    blue, _ = _paintings(tmp_path / "paintings")
+    stylizer = open_painting_stylizer([blue], provider="cpu")
+    frame = pattern(5, 301, 203)
+    frame[:, :150] //= 3  # a dark half: tiles alone would each stretch their own colours
+    whole = stylizer(frame)
+    tiled = TiledStylizer(stylizer, budget=0, tile_side=224, always_whole=0)
+    out = tiled(frame)
+    assert tiled.last_tiles >= 4 and np.abs(out.astype(int) - whole).max() <= 1
