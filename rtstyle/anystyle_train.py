@@ -59,6 +59,7 @@ class AnyStyleConfig:
     code_size: int = 100
     hue_variants: int = 2  # per painting and size: the original and this many - 1 random hue rotations
     painting_sides: tuple[int, ...] = (512, 352)  # longer side of the painting variants: its strokes at two scales
+    painting_crops: int = 0  # per painting and size, this many more variants from random crops of 60-80 % of its side
     holdout_every: int = 20
     checkpoint_every: int = 50
     seed: int = 0
@@ -90,6 +91,7 @@ class StyleBank:
 
     def __init__(self, paintings: list[Path], encoder: PaintingEncoder, vgg: VGG19, config: AnyStyleConfig, log=print, cache: bool = True):
         recipe = [[p.name, p.stat().st_size] for p in paintings] + [config.hue_variants, config.seed, config.painting_sides]
+        recipe += [config.painting_crops] if config.painting_crops else []  # banks from before crops keep their names
         key = hashlib.sha256(repr(recipe).encode()).hexdigest()[:16]
         file = cache_dir() / "anystyle" / f"bank-{key}.pt"
         if not cache:
@@ -121,6 +123,13 @@ class StyleBank:
                 for hue in hues:
                     variant = rotate_hue(small, int(hue))
                     yield f"{path.name}@{side}+{int(hue)}", variant
+                for k in range(config.painting_crops):  # a part of the painting: other local statistics
+                    h, w = small.shape[:2]
+                    f = rng.uniform(0.6, 0.8)
+                    ch, cw = int(h * f), int(w * f)
+                    y, x = int(rng.integers(h - ch + 1)), int(rng.integers(w - cw + 1))
+                    hue = int(rng.choice(HUE_SHIFTS)) if config.hue_variants > 1 else 0
+                    yield f"{path.name}@{side}/crop{k}+{hue}", rotate_hue(np.ascontiguousarray(small[y : y + ch, x : x + cw]), hue)
 
     @classmethod
     @torch.no_grad()

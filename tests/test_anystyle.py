@@ -47,8 +47,8 @@ def tiny_anystyle(tmp_path_factory):
     config = NetConfig(arch="fast", channels=(4, 8), residual_blocks=1)
     torch.save({"model": build_network(config).state_dict(), "net": config.to_dict()}, init)
     cfg = AnyStyleConfig(paintings=[str(root / "paintings")], data=str(photos), output=str(root / "any.pt"), init=str(init),
-                         iterations=2, size=32, batch=2, scale=64, code_size=8, painting_sides=(64,), holdout_every=0,
-                         checkpoint_every=1)
+                         iterations=2, size=32, batch=2, scale=64, code_size=8, painting_sides=(64,), painting_crops=1,
+                         holdout_every=0, checkpoint_every=1)
     logs: list[str] = []
     train_anystyle(cfg, log=logs.append)
     cfg.iterations = 3
@@ -64,7 +64,8 @@ def test_training_resumes_and_export_matches_pytorch(tiny_anystyle):
 
     root, _, logs, report = tiny_anystyle
     assert any("resumed" in line and "step 2" in line for line in logs)
-    assert torch.load(root / "any.pt", weights_only=True)["step"] == 3
+    ckpt = torch.load(root / "any.pt", weights_only=True)
+    assert ckpt["step"] == 3 and sum("/crop0+" in name for name in ckpt["bank"]) == 2  # a crop of each painting
     assert (root / "any-encoder.onnx").is_file()
     assert report["max_abs_diff"] <= 1 / 255 and report["code_diff"] <= CODE_TOLERANCE  # z-scored tiny statistics amplify rounding
 
@@ -297,3 +298,18 @@ def test_a_painting_runs_in_tiles_with_the_whole_pictures_colours(tmp_path):
     tiled = TiledStylizer(stylizer, budget=0, tile_side=224, always_whole=0)
     out = tiled(frame)
     assert tiled.last_tiles >= 4 and np.abs(out.astype(int) - whole).max() <= 1
+
+
+def test_checker_energy_sees_a_pixel_grid_pattern_not_texture():
+    import torch
+
+    from rtstyle.vgg import checker_energy
+
+    rng = np.random.default_rng(0)
+    smooth = torch.from_numpy(cv2.GaussianBlur(rng.random((64, 64, 3)).astype(np.float32), (0, 0), 3)).permute(2, 0, 1)[None]
+    noise = rng.random((64, 64, 3)).astype(np.float32)
+    texture = torch.from_numpy(cv2.GaussianBlur(noise, (0, 0), 1)).permute(2, 0, 1)[None]  # fine (std 0.08), not locked to the grid
+    grid = (torch.arange(64)[:, None] + torch.arange(64)[None, :]).remainder(2).float()
+    checker = smooth + 0.1 * (grid - 0.5)
+    e = {name: checker_energy(x).item() for name, x in (("smooth", smooth), ("texture", texture), ("checker", checker))}
+    assert e["checker"] > 0.002 and e["smooth"] < e["checker"] / 100 and e["texture"] < e["checker"] / 5

@@ -13,7 +13,7 @@ from .common import say
 # AnyStyleConfig's defaults (rtstyle/anystyle_train.py imports torch, so the CLI cannot read them
 # at start-up; tests/test_anystyle.py checks that these match).
 DEFAULTS = {"iterations": 4000, "size": 256, "batch": 4, "lr": 1e-3, "style_weight": 5.0,
-            "checker_weight": 200.0, "style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.5), "checkpoint_every": 50}
+            "checker_weight": 200.0, "painting_crops": 0, "style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.5), "checkpoint_every": 50}
 
 
 @app.command("train-any")
@@ -30,6 +30,7 @@ def train_any(
     style_weight: float = typer.Option(DEFAULTS["style_weight"], "--style-weight", help="Weight of the per-layer style term against the content term (1)."),
     style_layer_weights: str = typer.Option(",".join(f"{w:g}" for w in DEFAULTS["style_layer_weights"]), "--style-layer-weights", help="Weights of relu1_1..relu5_1 in the style term."),
     checker_weight: float = typer.Option(DEFAULTS["checker_weight"], "--checker-weight", min=0.0, help="Weight of the penalty on a 2-pixel checker in the output."),
+    painting_crops: int = typer.Option(DEFAULTS["painting_crops"], "--painting-crops", min=0, help="Per painting and size, this many more style variants cut from random parts of it."),
     checkpoint_every: int = typer.Option(DEFAULTS["checkpoint_every"], "--checkpoint-every", min=1, help="Steps between checkpoints."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint at --output."),
 ) -> None:
@@ -46,7 +47,8 @@ def train_any(
     config = AnyStyleConfig(paintings=[str(p) for p in paintings], data=str(data), output=str(output),
                             held_out=[h.strip() for h in (held_out or "").split(",") if h.strip()],
                             init=str(init) if init else None, iterations=iterations, size=size, batch=batch, lr=lr,
-                            style_weight=style_weight, checker_weight=checker_weight, checkpoint_every=checkpoint_every,
+                            style_weight=style_weight, checker_weight=checker_weight, painting_crops=painting_crops,
+                            checkpoint_every=checkpoint_every,
                             style_layer_weights=parse_list("style_layer_weights", style_layer_weights, float))
     path = train_anystyle(config, resume=resume, log=say)
     say(f"wrote {path}; export it with: rtstyle export {path} -o anystyle.onnx")
