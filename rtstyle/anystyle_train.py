@@ -7,8 +7,8 @@ against its own painting: content_rel + style_weight · per-layer style_rel + pa
 the Lab palette distance over the photo's + tv_weight · total variation + checker_weight ·
 the 2-pixel checker's energy. The paintings' Grams, Lab pixels and VGG statistics are
 computed once (the bank, cached on disk), so a step runs VGG19 only on the photos and the
-outputs. The network starts from a trained fast-tier
-model (`init`): with a zero code it is that model, and the code learns to move away from it.
+outputs. The network starts from a trained fast-tier model (`init`): with a zero code it is
+that model, and the code learns to move away from it.
 """
 
 from __future__ import annotations
@@ -120,11 +120,11 @@ class StyleBank:
             hues = [0] + list(rng.choice(HUE_SHIFTS[1:], config.hue_variants - 1, replace=False))
             for side in config.painting_sides:
                 small = resize_longer_side(rgb, side, cv2.INTER_AREA)
+                h, w = small.shape[:2]
                 for hue in hues:
                     variant = rotate_hue(small, int(hue))
                     yield f"{path.name}@{side}+{int(hue)}", variant
                 for k in range(config.painting_crops):  # a part of the painting: other local statistics
-                    h, w = small.shape[:2]
                     f = rng.uniform(0.6, 0.8)
                     ch, cw = int(h * f), int(w * f)
                     y, x = int(rng.integers(h - ch + 1)), int(rng.integers(w - cw + 1))

@@ -87,8 +87,7 @@ class TiledStylizer:
         graphs = self.graphs()
         tiles = _Tiles(frame.shape[0], frame.shape[1], self.tile_side, self.overlap, graphs.multiple)
         self.last_tiles = len(tiles.boxes)
-        feeds = {**self.stylizer.code_feed(), **graphs.measure(frame, tiles, self.stylizer.code_feed())}
-        return graphs.run_tiled(frame, tiles, feeds)
+        return graphs.run_tiled(frame, tiles, graphs.measure(frame, tiles, self.stylizer.code_feed()))
 
     stylize = __call__
 
@@ -163,10 +162,10 @@ class _NormGraphs:
         # An any-painting model's style code is an input of every cut. The colour step's sample of
         # its input (strided Slices: nothing else in these graphs strides) becomes a graph input.
         strided = [n for n in nodes if n.op_type == "Slice" and len(n.input) > 4 and np.any(weights.get(n.input[4], 1) > 1)]
-        self.palette_input = self.palette_sample = None
+        palette_input = self.palette_sample = None
         if strided:
             sliced = {n.output[0] for n in strided}
-            self.palette_input = next(n.input[0] for n in strided if n.input[0] not in sliced)
+            palette_input = next(n.input[0] for n in strided if n.input[0] not in sliced)
             self.palette_sample = next(n.output[0] for n in strided if n.output[0] not in {m.input[0] for m in strided})
             self.palette_step = int(np.max(weights[strided[0].input[4]]))
             kept_nodes = [n for n in model.graph.node if n.output[0] not in sliced]
@@ -175,7 +174,7 @@ class _NormGraphs:
             model.graph.input.append(helper.make_tensor_value_info(self.palette_sample, onnx.TensorProto.FLOAT, [1, 3, 1, None]))
         self.fixed = model
         # The extractor names a cut's output from value_info: the normalized tensors get one.
-        cut_outputs = [layer[3] for layer in self.layers] + ([self.palette_input] if strided else [])
+        cut_outputs = [layer[3] for layer in self.layers] + ([palette_input] if strided else [])
         model.graph.value_info.extend([helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in cut_outputs])
         extractor = Extractor(model)
         coefficients = [n for layer in self.layers for n in layer[4:]]
@@ -183,24 +182,23 @@ class _NormGraphs:
             extractor.extract_model([self.input_name, *self.code_inputs, *(n for layer in self.layers[:k] for n in layer[4:])], [layer[3]])
             for k, layer in enumerate(self.layers)
         ]
-        self.palette_cut = extractor.extract_model([self.input_name, *self.code_inputs, *coefficients], [self.palette_input]) if strided else None
+        self.palette_cut = extractor.extract_model([self.input_name, *self.code_inputs, *coefficients], [palette_input]) if strided else None
         session = stylizer.session
         self._options = session.get_session_options()
         # Not TensorRT: it would build an engine for every cut graph and tile shape.
         self._providers = [p for p in session.get_providers() if p != "TensorrtExecutionProvider"]
         self._provider_options = [session.get_provider_options().get(p, {}) for p in self._providers]
-        self.code_feed = stylizer.code_feed()  # for the probe; each picture runs with the stylizer's painting then
-        self.multiple, self.bytes_per_pixel = self._probe()
+        self.multiple, self.bytes_per_pixel = self._probe(stylizer.code_feed())
 
     def _session(self, model) -> ort.InferenceSession:
         return ort.InferenceSession(model.SerializeToString(), self._options, providers=self._providers,
                                     provider_options=self._provider_options)
 
-    def _probe(self) -> tuple[int, float]:
+    def _probe(self, code_feed: dict[str, np.ndarray]) -> tuple[int, float]:
         """The largest downsampling factor of a normalized tensor (the graph pads the picture to a
         multiple of it), and the estimated peak bytes per pixel of a whole-picture run."""
         side = 64
-        feeds = {self.input_name: np.zeros((1, side, side, 3), np.uint8), **self.code_feed}
+        feeds = {self.input_name: np.zeros((1, side, side, 3), np.uint8), **code_feed}
         for gamma, beta, eps, x, a, c in self.layers:
             feeds[a] = np.ones((1, len(gamma), 1, 1), np.float32)
             feeds[c] = np.zeros((1, len(gamma), 1, 1), np.float32)
@@ -213,7 +211,8 @@ class _NormGraphs:
         return multiple, _LIVE_TENSORS * 4 * per_pixel
 
     def measure(self, frame: np.ndarray, tiles: _Tiles, code_feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The a and c inputs of every normalization, from the statistics of the whole picture."""
+        """The graph inputs besides the frame: the style code as given, and the a and c of every
+        normalization, from the statistics of the whole picture."""
         feeds: dict[str, np.ndarray] = dict(code_feed)
         for cut, (gamma, beta, eps, x, a, c) in zip(self.cuts, self.layers):
             session = self._session(cut)  # one at a time: each keeps its own memory arena
@@ -234,7 +233,7 @@ class _NormGraphs:
             feeds[a] = scale.reshape(1, -1, 1, 1).astype(np.float32)
             feeds[c] = (beta - mean * scale).reshape(1, -1, 1, 1).astype(np.float32)
         feeds.pop(self.input_name, None)
-        return {k: v for k, v in feeds.items() if k not in code_feed}
+        return feeds
 
     def _palette_moments(self, frame: np.ndarray, tiles: _Tiles, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Mean and covariance of the colour step's input over the whole picture, on the pixels a
@@ -252,8 +251,7 @@ class _NormGraphs:
         return mean, products / count - np.outer(mean, mean)
 
     def run_tiled(self, frame: np.ndarray, tiles: _Tiles, coefficients: dict[str, np.ndarray]) -> np.ndarray:
-        """Stylize `frame` tile by tile with the given normalization inputs (and style code); each
-        tile's core is kept."""
+        """Stylize `frame` tile by tile with the given inputs (`measure`); each tile's core is kept."""
         session = self._session(self.fixed)
         out = np.empty_like(frame)
         feeds = dict(coefficients)

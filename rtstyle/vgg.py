@@ -239,6 +239,6 @@ def checker_energy(images: torch.Tensor, window: int = 4) -> torch.Tensor:
     i = torch.arange(h, device=images.device).remainder(2).mul(-2).add(1).to(images.dtype)[:, None]
     j = torch.arange(w, device=images.device).remainder(2).mul(-2).add(1).to(images.dtype)[None, :]
     total = images.new_zeros(images.shape[0])
-    for sign in (i.expand(h, w), j.expand(h, w), i * j):
+    for sign in (i, j, i * j):  # rows, columns, checker (broadcast over the picture)
         total = total + F.avg_pool2d(images * sign, window).pow(2).mean(dim=(1, 2, 3))
     return total
