@@ -45,11 +45,13 @@ class AnyStyleConfig:
     output: str  # checkpoint path
     held_out: list[str] = field(default_factory=list)  # painting file names kept out of training
     init: str | None = None  # a fast-tier checkpoint to start the network from
+    init_encoder: str | None = None  # an any-painting checkpoint to start the painting encoder's MLP from
     iterations: int = 4000
     size: int = 256
     batch: int = 4
     scale: int = 512  # photos resized to this longer side before cropping
-    lr: float = 1e-3  # the new parts (code → norms, encoder MLP); the initialized network gets lr / 4
+    lr: float = 1e-3  # the new parts (code → norms, encoder MLP)
+    base_lr_scale: float = 0.25  # the initialized network's rate, against lr
     content_weight: float = 1.0
     style_weight: float = 5.0
     palette_weight: float = 2.0
@@ -203,7 +205,10 @@ def build_models(config: AnyStyleConfig) -> tuple[AnyStyleNet, PaintingEncoder]:
     net = AnyStyleNet(net_config, config.code_size)
     if config.init:
         net.net.load_state_dict(ckpt["model"])
-    return net, PaintingEncoder(config.code_size)
+    encoder = PaintingEncoder(config.code_size)
+    if config.init_encoder:
+        encoder.mlp.load_state_dict({k[len("mlp."):]: v for k, v in load_checkpoint(config.init_encoder)["encoder"].items() if k.startswith("mlp.")})
+    return net, encoder
 
 
 def standardize_statistics(encoder: PaintingEncoder, bank: StyleBank) -> None:
@@ -224,7 +229,7 @@ def train_anystyle(config: AnyStyleConfig, resume: bool = False, log=print) -> P
     photos = PhotoCrops(train_photos, config.scale, config.size)
     loss_fn = AnyStyleLoss(config, vgg, bank)
     new_params = list(net.to_norms.parameters()) + list(encoder.mlp.parameters())
-    optimizer = torch.optim.Adam([{"params": new_params, "scale": 1.0}, {"params": list(net.net.parameters()), "scale": 0.25}])
+    optimizer = torch.optim.Adam([{"params": new_params}, {"params": list(net.net.parameters())}])
     step = 0
     if resume and out.is_file():
         ckpt = load_checkpoint(out)
@@ -233,6 +238,7 @@ def train_anystyle(config: AnyStyleConfig, resume: bool = False, log=print) -> P
         optimizer.load_state_dict(ckpt["optimizer"])
         step = int(ckpt["step"])
         log(f"resumed {out} at step {step}")
+    lr_scales = (1.0, config.base_lr_scale)  # the new parts, the initialized network
 
     def checkpoint() -> None:
         save_checkpoint(out, {"model": net.state_dict(), "encoder": encoder.state_dict(), "optimizer": optimizer.state_dict(),
@@ -244,8 +250,8 @@ def train_anystyle(config: AnyStyleConfig, resume: bool = False, log=print) -> P
     start, since = time.time(), time.time()
     while step < config.iterations:
         lr = get_lr(step, config)
-        for group in optimizer.param_groups:
-            group["lr"] = lr * group["scale"]
+        for group, scale in zip(optimizer.param_groups, lr_scales):
+            group["lr"] = lr * scale
         x, pick = get_batch(photos, bank, config, step)
         with autocast(device):
             style = torch.cat([encoder.code(bank.stats[pick]), bank.palette[pick]], 1)

@@ -27,8 +27,10 @@ def _paintings(folder: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def tiny_anystyle(tmp_path_factory):
-    """A tiny any-painting checkpoint trained 3 steps (2, then resumed for 1) and its export."""
+    """A tiny any-painting checkpoint trained 3 steps (2, then resumed for 1 with the initialized
+    network frozen) and its export."""
     import os
+    import shutil
 
     from rtstyle.anystyle_train import AnyStyleConfig, train_anystyle
     from rtstyle.export import export_onnx
@@ -51,7 +53,8 @@ def tiny_anystyle(tmp_path_factory):
                          holdout_every=0, checkpoint_every=1)
     logs: list[str] = []
     train_anystyle(cfg, log=logs.append)
-    cfg.iterations = 3
+    shutil.copy(root / "any.pt", root / "any-step2.pt")
+    cfg.iterations, cfg.base_lr_scale = 3, 0.0
     train_anystyle(cfg, resume=True, log=logs.append)
     report = export_onnx(root / "any.pt", root / "any.onnx")
     return root, paintings, logs, report
@@ -66,8 +69,24 @@ def test_training_resumes_and_export_matches_pytorch(tiny_anystyle):
     assert any("resumed" in line and "step 2" in line for line in logs)
     ckpt = torch.load(root / "any.pt", weights_only=True)
     assert ckpt["step"] == 3 and sum("/crop0+" in name for name in ckpt["bank"]) == 2  # a crop of each painting
+    before = torch.load(root / "any-step2.pt", weights_only=True)["model"]
+    moved = {k for k, v in ckpt["model"].items() if not torch.equal(v, before[k])}
+    assert moved and all(not k.startswith("net.") for k in moved)  # --base-lr-scale holds after a resume
     assert (root / "any-encoder.onnx").is_file()
     assert report["max_abs_diff"] <= 1 / 255 and report["code_diff"] <= CODE_TOLERANCE  # z-scored tiny statistics amplify rounding
+
+
+def test_a_new_network_can_start_from_a_trained_painting_encoder(tiny_anystyle):
+    import torch
+
+    from rtstyle.anystyle_train import AnyStyleConfig, build_models
+
+    root = tiny_anystyle[0]
+    trained = torch.load(root / "any.pt", weights_only=True)["encoder"]
+    cfg = AnyStyleConfig(paintings=[], data="", output="", code_size=8, init_encoder=str(root / "any.pt"))
+    net, encoder = build_models(cfg)
+    assert all(torch.equal(v, trained[f"mlp.{k}"]) for k, v in encoder.mlp.state_dict().items())
+    assert not net.to_norms.weight.any()  # the code → norms map starts anew
 
 
 def test_codes_blend_and_change_the_picture(tiny_anystyle):

@@ -12,7 +12,7 @@ from .common import say
 
 # AnyStyleConfig's defaults (rtstyle/anystyle_train.py imports torch, so the CLI cannot read them
 # at start-up; tests/test_anystyle.py checks that these match).
-DEFAULTS = {"iterations": 4000, "size": 256, "batch": 4, "lr": 1e-3, "style_weight": 5.0,
+DEFAULTS = {"iterations": 4000, "size": 256, "batch": 4, "lr": 1e-3, "base_lr_scale": 0.25, "style_weight": 5.0,
             "checker_weight": 200.0, "painting_crops": 0, "style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.5), "checkpoint_every": 50}
 
 
@@ -23,10 +23,12 @@ def train_any(
     output: Path = typer.Option(..., "--output", "-o", help="The checkpoint to write (export it with `rtstyle export`)."),
     held_out: Optional[str] = typer.Option(None, "--held-out", help="Painting file names kept out of training, comma-separated: the works to test it on."),
     init: Optional[Path] = typer.Option(None, "--init", help="A fast-tier checkpoint to start the network from (its strokes at a zero code)."),
+    init_encoder: Optional[Path] = typer.Option(None, "--init-encoder", help="An any-painting checkpoint to start the painting encoder from (a new --init then learns faster)."),
     iterations: int = typer.Option(DEFAULTS["iterations"], "--iterations", min=1),
     size: int = typer.Option(DEFAULTS["size"], "--size", min=32, help="Training crop side."),
     batch: int = typer.Option(DEFAULTS["batch"], "--batch", min=1, help="Crops per step, each with its own painting."),
-    lr: float = typer.Option(DEFAULTS["lr"], "--lr", help="Adam's rate for the new parts (the initialized network gets a quarter), cosine to a tenth."),
+    lr: float = typer.Option(DEFAULTS["lr"], "--lr", help="Adam's rate for the new parts, cosine to a tenth."),
+    base_lr_scale: float = typer.Option(DEFAULTS["base_lr_scale"], "--base-lr-scale", min=0.0, help="The initialized network's rate as a fraction of --lr."),
     style_weight: float = typer.Option(DEFAULTS["style_weight"], "--style-weight", help="Weight of the per-layer style term against the content term (1)."),
     style_layer_weights: str = typer.Option(",".join(f"{w:g}" for w in DEFAULTS["style_layer_weights"]), "--style-layer-weights", help="Weights of relu1_1..relu5_1 in the style term."),
     checker_weight: float = typer.Option(DEFAULTS["checker_weight"], "--checker-weight", min=0.0, help="Weight of the penalty on a 2-pixel checker in the output."),
@@ -43,12 +45,13 @@ def train_any(
     from ..outputs import check_output
     from ..trainconfig import parse_list
 
-    check_output(output, *paintings, *([init] if init else []))
+    check_output(output, *paintings, *[p for p in (init, init_encoder) if p])
     config = AnyStyleConfig(paintings=[str(p) for p in paintings], data=str(data), output=str(output),
                             held_out=[h.strip() for h in (held_out or "").split(",") if h.strip()],
-                            init=str(init) if init else None, iterations=iterations, size=size, batch=batch, lr=lr,
-                            style_weight=style_weight, checker_weight=checker_weight, painting_crops=painting_crops,
-                            checkpoint_every=checkpoint_every,
+                            init=str(init) if init else None,
+                            init_encoder=str(init_encoder) if init_encoder else None, iterations=iterations, size=size, batch=batch, lr=lr,
+                            base_lr_scale=base_lr_scale, style_weight=style_weight, checker_weight=checker_weight,
+                            painting_crops=painting_crops, checkpoint_every=checkpoint_every,
                             style_layer_weights=parse_list("style_layer_weights", style_layer_weights, float))
     path = train_anystyle(config, resume=resume, log=say)
     say(f"wrote {path}; export it with: rtstyle export {path} -o anystyle.onnx")
