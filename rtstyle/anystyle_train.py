@@ -207,7 +207,8 @@ def build_models(config: AnyStyleConfig) -> tuple[AnyStyleNet, PaintingEncoder]:
         net.net.load_state_dict(ckpt["model"])
     encoder = PaintingEncoder(config.code_size)
     if config.init_encoder:
-        encoder.mlp.load_state_dict({k[len("mlp."):]: v for k, v in load_checkpoint(config.init_encoder)["encoder"].items() if k.startswith("mlp.")})
+        trained = load_checkpoint(config.init_encoder)["encoder"]
+        encoder.mlp.load_state_dict({k.removeprefix("mlp."): v for k, v in trained.items() if k.startswith("mlp.")})
     return net, encoder
 
 
