@@ -48,10 +48,10 @@ def train_any(
     check_output(output, *paintings, *[p for p in (init, init_encoder) if p])
     config = AnyStyleConfig(paintings=[str(p) for p in paintings], data=str(data), output=str(output),
                             held_out=[h.strip() for h in (held_out or "").split(",") if h.strip()],
-                            init=str(init) if init else None,
-                            init_encoder=str(init_encoder) if init_encoder else None, iterations=iterations, size=size, batch=batch, lr=lr,
-                            base_lr_scale=base_lr_scale, style_weight=style_weight, checker_weight=checker_weight,
-                            painting_crops=painting_crops, checkpoint_every=checkpoint_every,
+                            init=str(init) if init else None, init_encoder=str(init_encoder) if init_encoder else None,
+                            iterations=iterations, size=size, batch=batch, lr=lr, base_lr_scale=base_lr_scale,
+                            style_weight=style_weight, checker_weight=checker_weight, painting_crops=painting_crops,
+                            checkpoint_every=checkpoint_every,
                             style_layer_weights=parse_list("style_layer_weights", style_layer_weights, float))
     path = train_anystyle(config, resume=resume, log=say)
     say(f"wrote {path}; export it with: rtstyle export {path} -o anystyle.onnx")
